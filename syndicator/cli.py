@@ -1,0 +1,150 @@
+"""The command line: a thin shell over the library. Only here do errors become exit codes."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import Config, load_config, schema_markdown
+from .errors import SyndicatorError
+
+log = logging.getLogger("syndicator")
+
+
+class _Context:
+    def __init__(self, config_path: str):
+        self.config_path = config_path
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+
+@click.group()
+@click.option("--config", "config_path", default="config.toml", show_default=True,
+              type=click.Path(dir_okay=False), help="Configuration file.")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(__version__, prog_name="syndicator")
+@click.pass_context
+def main(ctx: click.Context, config_path: str, verbose: int) -> None:
+    """Pull news, translate it offline, publish per-language feeds."""
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if verbose < 2:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+    ctx.obj = _Context(config_path)
+
+
+def _fail(exc: SyndicatorError, code: int = 1):
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(code)
+
+
+@main.command()
+@click.pass_obj
+def once(obj: _Context) -> None:
+    """Run one cycle now: fetch, store, translate, publish."""
+    from .cycle import run_once, store_lock
+    from .progress import progress_display
+
+    try:
+        config = obj.config
+        with store_lock(config.store_path), progress_display() as progress:
+            report = run_once(config, progress=progress)
+    except SyndicatorError as exc:
+        _fail(exc)
+    translated = sum(report.translated.values())
+    click.echo(f"{report.new} new, {report.updated} updated, {translated} translation(s), "
+               f"{len(report.written)} file(s) written, {len(report.errors)} error(s)")
+    for error in report.errors:
+        click.echo(f"  {error}", err=True)
+
+
+@main.command()
+@click.pass_obj
+def run(obj: _Context) -> None:
+    """Run cycles on the schedule until SIGTERM or Ctrl-C."""
+    from .schedule import run_forever
+
+    try:
+        run_forever(obj.config)
+    except SyndicatorError as exc:
+        _fail(exc)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def status(obj: _Context, as_json: bool) -> None:
+    """Items per source, translation state per language, last run and errors."""
+    from .status import collect_status, render_status
+
+    try:
+        data = collect_status(obj.config)
+    except SyndicatorError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_status(data))
+
+
+@main.group()
+def models() -> None:
+    """Translation models (argos packages)."""
+
+
+@models.command("list")
+@click.pass_obj
+def models_list(obj: _Context) -> None:
+    """Show the installed argos packages."""
+    from .translate.argos import installed_packages
+
+    try:
+        found = installed_packages(obj.config.argos.packages_dir)
+    except SyndicatorError as exc:
+        _fail(exc)
+    if not found:
+        click.echo(f"no argos packages in {obj.config.argos.packages_dir}")
+    for package in found:
+        click.echo(f"{package.from_code} → {package.to_code}  version {package.version}  "
+                   f"{package.path}")
+
+
+@models.command("install")
+@click.argument("spec")
+@click.pass_obj
+def models_install(obj: _Context, spec: str) -> None:
+    """Install SPEC: a language code (from the Argos index) or a FILE.argosmodel."""
+    from .translate import packages
+
+    try:
+        config = obj.config
+        if spec.endswith(".argosmodel") or Path(spec).is_file():
+            done = [packages.install_file(Path(spec), config.argos.packages_dir)]
+        else:
+            done = packages.install_code(spec, config.source_language,
+                                         config.argos.packages_dir)
+    except SyndicatorError as exc:
+        _fail(exc)
+    for package in done:
+        click.echo(f"installed {package.from_code} → {package.to_code} "
+                   f"(version {package.version}) in {package.path}")
+
+
+@main.command("config-docs")
+def config_docs() -> None:
+    """Print the configuration reference (docs/CONFIG.md) generated from the schema."""
+    click.echo(schema_markdown(), nl=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

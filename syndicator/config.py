@@ -1,0 +1,377 @@
+"""Load and validate ``config.toml``.
+
+One declarative schema (``SCHEMA``) gives every key its type, default and help
+text. ``load_config`` checks a file against it, reports *every* problem at
+once with its key path, and returns a frozen ``Config``. ``docs/CONFIG.md``
+is generated from the same schema (``syndicator config-docs``), and a test
+keeps the two in step.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+
+from .errors import ConfigError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``"15m"`` → 900.0 seconds. Raises ValueError on anything else."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration such as '30s', '15m', '6h' or '1d'")
+    return float(match[1]) * _UNITS[match[2]]
+
+
+# --- checks: each returns an error message or None -------------------------
+
+def _duration(value: str) -> str | None:
+    try:
+        parse_duration(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _http_url(value: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https", "file") or not (parts.netloc or parts.scheme == "file"):
+        return f"{value!r} is not an absolute http(s):// or file:// URL"
+    return None
+
+
+def _language(value: Any) -> str | None:
+    values = value if isinstance(value, list) else [value]
+    for code in values:
+        try:
+            Locale.parse(code)
+        except (UnknownLocaleError, ValueError, TypeError):
+            return f"{code!r} is not a language code that CLDR knows"
+    return None
+
+
+def _timezone(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"{value!r} is not an IANA time zone such as 'Europe/Moscow'"
+    return None
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else f"{value!r} must be greater than 0"
+
+
+def _choice(*choices: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if value in choices else f"{value!r} is not one of {', '.join(choices)}"
+    return check
+
+
+@dataclass(frozen=True)
+class Key:
+    type: type | tuple[type, ...]
+    default: Any
+    help: str
+    check: Callable[[Any], str | None] | None = None
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class ArrayOf:
+    """An array of tables (``[[sources]]``), each checked against ``schema``."""
+    schema: dict
+    help: str
+
+
+_SELECTORS = {
+    "item": Key(str, "li.news-item", "CSS selector of one entry on the listing page."),
+    "link": Key(str, "a", "CSS selector, inside an entry, of the link to the article page."),
+    "title": Key(str, "h1", "CSS selector of the title on the article page."),
+    "date": Key(str, ".date", "CSS selector of the date on the article page."),
+    "body": Key(str, "article", "CSS selector of the body on the article page."),
+    "image": Key(str, "", "CSS selector of the lead image on the article page ('' for none)."),
+    "next": Key(str, "", "CSS selector of the 'next page' link on the listing ('' for none)."),
+}
+
+_SOURCE = {
+    "name": Key(str, None, "Unique name; part of every item's identity, so never rename it.",
+                required=True),
+    "type": Key(str, None, "'feed' (RSS/Atom/JSON Feed), 'html' (listing + article pages) "
+                "or 'files' (a folder of Markdown/HTML/JSON files).",
+                _choice("feed", "html", "files"), required=True),
+    "url": Key(str, "", "Feed or listing URL (http, https or file). Required for feed and html.",
+               _http_url),
+    "path": Key(str, "", "Folder of item files, for type 'files' (relative to config.toml)."),
+    "enabled": Key(bool, True, "Set to false to keep a source configured but not fetched."),
+    "interval": Key(str, "15m", "How often `syndicator run` polls this source.", _duration),
+    "max_pages": Key(int, 3, "html: follow the listing's 'next' link up to this many pages.",
+                     _positive),
+    "max_items": Key(int, 200, "At most this many items are taken from one fetch.", _positive),
+    "date_format": Key(str, "%d.%m.%Y", "html: strptime format of the article date."),
+    "timezone": Key(str, "", "html/files: zone of naive dates ('' = site.timezone).",
+                    lambda v: None if v == "" else _timezone(v)),
+    "selectors": _SELECTORS,
+}
+
+SCHEMA: dict[str, Any] = {
+    "site": {
+        "title": Key(str, "News", "Site title; feed titles add a localised word for 'News'."),
+        "base_url": Key(str, None, "Absolute URL where the output folder is served; feed "
+                        "self links and ids are built from it.", _http_url, required=True),
+        "source_language": Key(str, "en", "Language the organisation publishes in.", _language),
+        "timezone": Key(str, "UTC", "Site time zone (naive dates, date lines).", _timezone),
+    },
+    "languages": {
+        "targets": Key(list, [], "Languages to translate into and publish.", _language),
+    },
+    "sources": ArrayOf(_SOURCE, "Where news comes from; one [[sources]] table per source."),
+    "translation": {
+        "argos": {
+            "packages_dir": Key(str, "var/argos-packages", "Where argos packages are installed "
+                                "and read (relative to config.toml)."),
+            "beam_size": Key(int, 4, "Beam size; argostranslate's own default.", _positive),
+            "max_batch_size": Key(int, 32, "Sentences per CTranslate2 batch.", _positive),
+            "inter_threads": Key(int, 1, "CTranslate2 inter_threads (parallel batches).",
+                                 _positive),
+            "intra_threads": Key(int, 0, "CTranslate2 intra_threads (0 = all cores)."),
+        },
+    },
+    "translations": {
+        "dir": Key(str, "translations", "Folder of gettext catalogs, <lang>/LC_MESSAGES/"
+                   "messages.po (UI strings), relative to config.toml."),
+    },
+    "output": {
+        "dir": Key(str, "feeds", "Folder the feeds are written to (relative to config.toml)."),
+        "max_items": Key(int, 50, "Newest items in each subscription feed.", _positive),
+    },
+    "store": {
+        "path": Key(str, "var/syndicator.db", "SQLite file (relative to config.toml)."),
+    },
+    "http": {
+        "timeout": Key((int, float), 20.0, "Seconds before a request times out.", _positive),
+        "max_bytes": Key(int, 10_000_000, "Largest response body accepted, in bytes.", _positive),
+        "retries": Key(int, 2, "Retries after a failed request (connection error, 429, 5xx)."),
+        "backoff": Key((int, float), 1.0, "First retry delay in seconds; doubles each time."),
+        "user_agent": Key(str, "", "User-Agent header ('' = syndicator/<version> (+base_url))."),
+    },
+    "schedule": {
+        "misfire_grace": Key(str, "5m", "A run later than this after its time is skipped and "
+                             "coalesced into the next one.", _duration),
+    },
+}
+
+
+def _type_name(t: type | tuple[type, ...]) -> str:
+    names = {str: "string", int: "integer", float: "float", bool: "boolean", list: "array"}
+    return " or ".join(names[x] for x in (t if isinstance(t, tuple) else (t,)))
+
+
+def _check_table(data: Any, schema: dict, path: str, problems: list[str]) -> dict:
+    """Return ``data`` with defaults filled in; append problems with their key path."""
+    if not isinstance(data, dict):
+        problems.append(f"{path or 'top level'}: expected a table")
+        return {}
+    result: dict[str, Any] = {}
+    for key in data.keys() - schema.keys():
+        problems.append(f"{path}{key}: unknown key (known: {', '.join(schema)})")
+    for key, spec in schema.items():
+        where = f"{path}{key}"
+        if isinstance(spec, dict):
+            result[key] = _check_table(data.get(key, {}), spec, where + ".", problems)
+        elif isinstance(spec, ArrayOf):
+            tables = data.get(key, [])
+            if not isinstance(tables, list):
+                problems.append(f"{where}: expected an array of tables ([[{key}]])")
+                tables = []
+            result[key] = [_check_table(t, spec.schema, f"{where}[{i}].", problems)
+                           for i, t in enumerate(tables)]
+        else:
+            result[key] = _check_value(data, key, spec, where, problems)
+    return result
+
+
+def _check_value(data: dict, key: str, spec: Key, where: str, problems: list[str]) -> Any:
+    if key not in data:
+        if spec.required:
+            problems.append(f"{where}: required key is missing")
+        return spec.default
+    value = data[key]
+    types = spec.type if isinstance(spec.type, tuple) else (spec.type,)
+    # bool is an int in Python; a TOML `true` must not pass as a number.
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        problems.append(f"{where}: expected {_type_name(spec.type)}, got {value!r}")
+        return spec.default
+    message = spec.check(value) if spec.check else None
+    if message:
+        problems.append(f"{where}: {message}")
+    return value
+
+
+# --- the frozen result -------------------------------------------------------
+
+@dataclass(frozen=True)
+class Selectors:
+    item: str
+    link: str
+    title: str
+    date: str
+    body: str
+    image: str
+    next: str
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    type: str
+    url: str
+    path: Path | None
+    enabled: bool
+    interval: float
+    max_pages: int
+    max_items: int
+    date_format: str
+    timezone: str
+    selectors: Selectors
+
+
+@dataclass(frozen=True)
+class ArgosConfig:
+    packages_dir: Path
+    beam_size: int
+    max_batch_size: int
+    inter_threads: int
+    intra_threads: int
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    timeout: float
+    max_bytes: int
+    retries: int
+    backoff: float
+    user_agent: str
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    title: str
+    base_url: str
+    source_language: str
+    timezone: str
+    targets: tuple[str, ...]
+    sources: tuple[SourceConfig, ...]
+    argos: ArgosConfig
+    translations_dir: Path
+    output_dir: Path
+    max_items: int
+    store_path: Path
+    http: HttpConfig
+    misfire_grace: float
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Every published language: the source language first, then the targets."""
+        return (self.source_language,) + tuple(t for t in self.targets
+                                              if t != self.source_language)
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(str(path), ["file not found (pass --config PATH)"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    return config_from_dict(data, path)
+
+
+def config_from_dict(data: dict, path: Path) -> Config:
+    problems: list[str] = []
+    raw = _check_table(data, SCHEMA, "", problems)
+    names = [s.get("name") for s in raw["sources"]]
+    for i, source in enumerate(raw["sources"]):
+        if names.count(source.get("name")) > 1:
+            problems.append(f"sources[{i}].name: {source['name']!r} is used by another source")
+        if source.get("type") in ("feed", "html") and not source.get("url"):
+            problems.append(f"sources[{i}].url: required for a {source['type']} source")
+        if source.get("type") == "files" and not source.get("path"):
+            problems.append(f"sources[{i}].path: required for a files source")
+    if problems:
+        raise ConfigError(str(path), problems)
+    return _build(raw, path)
+
+
+def _build(raw: dict, path: Path) -> Config:
+    root = path.resolve().parent
+    site, argos, http = raw["site"], raw["translation"]["argos"], raw["http"]
+    base_url = site["base_url"] if site["base_url"].endswith("/") else site["base_url"] + "/"
+    sources = tuple(
+        SourceConfig(
+            name=s["name"], type=s["type"], url=_absolute_file_url(s["url"], root),
+            path=(root / s["path"]) if s["path"] else None,
+            enabled=s["enabled"], interval=parse_duration(s["interval"]),
+            max_pages=s["max_pages"], max_items=s["max_items"], date_format=s["date_format"],
+            timezone=s["timezone"] or site["timezone"], selectors=Selectors(**s["selectors"]),
+        )
+        for s in raw["sources"]
+    )
+    return Config(
+        path=path, title=site["title"], base_url=base_url,
+        source_language=site["source_language"], timezone=site["timezone"],
+        targets=tuple(raw["languages"]["targets"]), sources=sources,
+        argos=ArgosConfig(packages_dir=root / argos["packages_dir"],
+                          **{k: v for k, v in argos.items() if k != "packages_dir"}),
+        translations_dir=root / raw["translations"]["dir"],
+        output_dir=root / raw["output"]["dir"], max_items=raw["output"]["max_items"],
+        store_path=root / raw["store"]["path"],
+        http=HttpConfig(timeout=float(http["timeout"]), max_bytes=http["max_bytes"],
+                        retries=http["retries"], backoff=float(http["backoff"]),
+                        user_agent=http["user_agent"]),
+        misfire_grace=parse_duration(raw["schedule"]["misfire_grace"]),
+    )
+
+
+def _absolute_file_url(url: str, root: Path) -> str:
+    """``file:examples/site/index.html`` is relative to config.toml; make it absolute."""
+    parts = urlsplit(url)
+    if parts.scheme != "file" or parts.netloc or parts.path.startswith("/"):
+        return url
+    return (root / parts.path).resolve().as_uri()
+
+
+def schema_markdown() -> str:
+    """Reference documentation for every key, generated from ``SCHEMA``."""
+    lines = ["# Configuration reference", "",
+             "Generated from `syndicator/config.py` by `syndicator config-docs`; "
+             "a test fails when this file and the schema disagree.", ""]
+
+    def walk(schema: dict, prefix: str) -> None:
+        rows = []
+        for key, spec in schema.items():
+            if isinstance(spec, dict):
+                walk(spec, f"{prefix}{key}.")
+            elif isinstance(spec, ArrayOf):
+                lines.extend([f"## `[[{prefix}{key}]]`", "", spec.help, ""])
+                walk(spec.schema, f"{prefix}{key}[].")
+            else:
+                default = "(required)" if spec.required else f"`{spec.default!r}`"
+                rows.append(f"| `{prefix}{key}` | {_type_name(spec.type)} | {default} | {spec.help} |")
+        if rows:
+            lines.extend(["| key | type | default | meaning |", "|---|---|---|---|", *rows, ""])
+
+    walk(SCHEMA, "")
+    return "\n".join(lines)

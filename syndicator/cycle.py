@@ -1,0 +1,104 @@
+"""One publishing cycle, start to end. ``run_once`` is the table of contents."""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from .config import Config, SourceConfig
+from .errors import LockedError
+from .models import CycleReport, SourceResult
+from .publish import publish_all
+from .sources import fetch_source
+from .sources.http import Fetcher
+from .store import Store, open_store
+from .translate import Engines, translate_pending
+
+log = logging.getLogger(__name__)
+
+
+class Progress:
+    """Hooks for progress display; the CLI draws bars, the library stays silent."""
+
+    def fetched(self, name: str, done: int, total: int) -> None: ...
+
+    def translating(self, lang: str, done: int, total: int) -> None: ...
+
+
+def run_once(config: Config, store: Store | None = None, engines: Engines | None = None,
+             now: datetime | None = None, progress: Progress | None = None,
+             sources: list[SourceConfig] | None = None) -> CycleReport:
+    """Fetch, store, translate and publish. ``sources`` limits the fetch (None = all)."""
+    now = now or datetime.now(timezone.utc)
+    store = store or open_store(config.store_path)
+    engines = engines or Engines(config)
+    progress = progress or Progress()
+    results = fetch_sources(config, store, sources, now, progress)
+    new, updated = store_results(store, results, now)
+    translated = translate_pending(store, engines, config, now, progress.translating)
+    written = publish_all(store, config, now)
+    report = CycleReport(new=new, updated=updated, translated=translated,
+                         written=tuple(str(p) for p in written),
+                         errors=tuple(e for r in results for e in ((r.error,) if r.error else ())
+                                      + r.problems))
+    store.record_run(now, datetime.now(timezone.utc), asdict(report))
+    log.info("cycle done: %d new, %d updated, %d file(s) written, %d error(s)",
+             new, updated, len(written), len(report.errors))
+    return report
+
+
+def fetch_sources(config: Config, store: Store, only: list[SourceConfig] | None,
+                  now: datetime, progress: Progress) -> list[SourceResult]:
+    chosen = [s for s in (only if only is not None else config.sources) if s.enabled]
+    fetcher = Fetcher(config.http, config.base_url)
+    results = []
+    try:
+        for n, source in enumerate(chosen, 1):
+            result = fetch_source(source, fetcher, store.validators)
+            store.record_fetch(source.name, now, result.error)
+            results.append(result)
+            progress.fetched(source.name, n, len(chosen))
+    finally:
+        fetcher.close()
+    return results
+
+
+def store_results(store: Store, results: list[SourceResult], now: datetime) -> tuple[int, int]:
+    new = updated = 0
+    for result in results:
+        n, u = store.upsert_items(result.items, now)
+        new, updated = new + n, updated + u
+        # Validators are saved only after the items they cover are safely stored.
+        for url, etag, last_modified in result.validators:
+            store.save_validators(url, etag, last_modified)
+    return new, updated
+
+
+@contextmanager
+def store_lock(store_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the store for the life of a `once` or `run`."""
+    lock_path = store_path.with_name(store_path.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(lock_path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise LockedError(f"another syndicator process (pid {holder}) is working on "
+                          f"{store_path}; wait for it to finish or stop it") from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()

@@ -1,0 +1,134 @@
+"""Frozen records passed between the stages of a cycle.
+
+Nothing here does I/O. Each stage takes these in and hands new ones on, so no
+stage can change what another stage already holds.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Image:
+    url: str
+    type: str = ""
+    length: int = 0
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One news item as a source delivered it, already cleaned and absolute."""
+    source: str
+    guid: str  # GUID, or the canonical URL when the source has none
+    url: str
+    title: str
+    summary: str  # sanitised HTML
+    body: str  # sanitised HTML
+    published: datetime | None  # aware UTC; None when the source gave no date
+    updated: datetime | None = None
+    author: str = ""
+    image: Image | None = None
+    categories: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        """Stable identity: never changes once stored."""
+        return f"{self.source}:{self.guid}"
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of what readers see; a change means the item was edited."""
+        payload = json.dumps(
+            [self.url, self.title, self.summary, self.body, self.author,
+             self.image and [self.image.url, self.image.type, self.image.length],
+             list(self.categories)],
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Item:
+    """An item as stored: a SourceItem plus the store's own bookkeeping."""
+    id: str
+    source: str
+    guid: str
+    url: str
+    title: str
+    summary: str
+    body: str
+    published: datetime  # aware UTC; first-seen time when the source gave none
+    updated: datetime  # changes only when the content hash changes
+    content_hash: str
+    author: str = ""
+    image: Image | None = None
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of an item's text sent to an engine: its title, summary or a body block."""
+    item_id: str
+    field: str  # "title" | "summary" | "body"
+    block: int
+    text: str
+
+    @property
+    def key(self) -> str:
+        """The segment's stable key (the msgctxt of the translators' catalog)."""
+        return f"{self.item_id}#{self.field}[{self.block}]"
+
+
+@dataclass(frozen=True)
+class Translation:
+    """One item's text in one target language, or why there is none."""
+    item_id: str
+    lang: str
+    content_hash: str  # the item version this translation is of
+    status: str  # "translated" | "awaiting" (no engine) | "failed"
+    title: str = ""
+    summary: str = ""
+    body: str = ""
+    engine: str = ""  # e.g. "argos:en_ru-1.9"
+    reason: str = ""
+    changed: datetime | None = None  # when this text was stored (set by the store)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What one feed entry shows, in one feed language, ready to publish."""
+    item: Item
+    lang: str  # the feed's language
+    text_lang: str  # the language the text is in (the source language while awaiting)
+    status: str  # "source" | "translated" | "awaiting" | "failed"
+    guid: str
+    title: str
+    summary: str
+    body: str
+    engine: str = ""
+    updated: datetime | None = None  # when the translation last changed
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    """What fetching one source produced."""
+    name: str
+    items: tuple[SourceItem, ...] = ()
+    not_modified: bool = False
+    error: str = ""
+    problems: tuple[str, ...] = field(default=())  # per-item problems that were skipped
+    # (url, etag, last_modified) to store only once the items are stored, so a
+    # crash between the two can never hide an item behind a 304.
+    validators: tuple[tuple[str, str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    new: int
+    updated: int
+    translated: dict[str, int]
+    written: tuple[str, ...]
+    errors: tuple[str, ...]

@@ -1,0 +1,117 @@
+"""RSS 2.0 and Atom 1.0 documents for one language, built with feedgen.
+
+feedgen 1.0 has quirks that this module works around, and the tests check the
+XML that comes out rather than the calls made here:
+- the RSS <channel><link> is the *last* link added, so ``rel=self`` goes first;
+- Atom entry links lose ``rel``/``type``/``hreflang`` (python-feedgen #135), so
+  entry links and the feed's per-language alternates are added with lxml after;
+- ``updated``/``lastBuildDate`` default to now, so both are set from the data;
+- there is no per-entry ``xml:lang``, so it is set with lxml too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
+from .. import __version__
+from ..models import Entry
+
+ATOM = "http://www.w3.org/2005/Atom"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+@dataclass(frozen=True)
+class FeedInfo:
+    """What a feed says about itself."""
+    lang: str
+    title: str
+    description: str
+    home: str  # the language's index.html
+    rss_url: str
+    atom_url: str
+    updated: datetime
+    alternates: tuple[tuple[str, str], ...]  # (lang, atom url) of the other languages
+
+
+def _generator(info: FeedInfo, entries: list[Entry], content: dict[str, str],
+               self_url: str) -> FeedGenerator:
+    fg = FeedGenerator()
+    fg.load_extension("dc", atom=False, rss=True)
+    fg.id(info.atom_url)
+    fg.title(info.title)
+    fg.subtitle(info.description)  # Atom subtitle and RSS description
+    fg.link(href=self_url, rel="self")
+    fg.link(href=info.home, rel="alternate")  # last link = the RSS <link>
+    fg.language(info.lang)
+    fg.updated(info.updated)
+    fg.lastBuildDate(info.updated)
+    fg.generator("syndicator", version=__version__)
+    for entry in entries:
+        fe = fg.add_entry(order="append")
+        fe.id(entry.guid)
+        fe.title(entry.title)
+        fe.link(href=entry.item.url)
+        fe.published(entry.item.published)
+        fe.updated(_entry_updated(entry))
+        if entry.summary:
+            fe.description(entry.summary)
+        fe.content(content[entry.guid], type="html")
+        if entry.item.author:
+            fe.dc.dc_creator(entry.item.author)  # RSS <author> must be an e-mail address
+        for term in entry.item.categories:
+            fe.category(term=term)
+        image = entry.item.image
+        if image and image.type:
+            fe.enclosure(image.url, str(image.length or 0), image.type)
+    return fg
+
+
+def _entry_updated(entry: Entry) -> datetime:
+    return max(entry.item.updated, entry.updated) if entry.updated else entry.item.updated
+
+
+def feed_updated(entries: list[Entry], fallback: datetime) -> datetime:
+    return max((_entry_updated(e) for e in entries), default=fallback)
+
+
+def _serialise(root: etree._Element) -> bytes:
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def rss(info: FeedInfo, entries: list[Entry], content: dict[str, str]) -> bytes:
+    root = etree.fromstring(_generator(info, entries, content, info.rss_url).rss_str())
+    for element, entry in zip(root.iter("item"), entries):
+        if entry.text_lang != info.lang:
+            element.set(XML_LANG, entry.text_lang)
+    return _serialise(root)
+
+
+def atom(info: FeedInfo, entries: list[Entry], content: dict[str, str]) -> bytes:
+    root = etree.fromstring(_generator(info, entries, content, info.atom_url).atom_str())
+    feed_links = [el for el in root if el.tag == f"{{{ATOM}}}link"]
+    anchor = feed_links[-1]
+    for lang, url in reversed(info.alternates):
+        anchor.addnext(_link("alternate", url, "application/atom+xml", hreflang=lang))
+    for element, entry in zip(root.iter(f"{{{ATOM}}}entry"), entries):
+        for link in element.findall(f"{{{ATOM}}}link"):
+            element.remove(link)  # feedgen dropped their rel/type; rebuilt below
+        title = element.find(f"{{{ATOM}}}title")
+        title.addnext(_link("alternate", entry.item.url, "text/html"))
+        image = entry.item.image
+        if image and image.type:
+            title.addnext(_link("enclosure", image.url, image.type,
+                                length=str(image.length) if image.length else None))
+        if entry.text_lang != info.lang:
+            element.set(XML_LANG, entry.text_lang)
+    return _serialise(root)
+
+
+def _link(rel: str, href: str, type_: str, **extra: str | None) -> etree._Element:
+    link = etree.Element(f"{{{ATOM}}}link", rel=rel, href=href, type=type_)
+    for key, value in extra.items():
+        if value:
+            link.set(key, value)
+    return link

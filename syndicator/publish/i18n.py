@@ -1,0 +1,94 @@
+"""UI strings and localised dates for each published language.
+
+UI strings come from ``translations/<lang>/LC_MESSAGES/messages.po``, compiled
+with Babel when first needed; they are never machine-translated. Dates that
+people read are formatted by Babel/CLDR with an explicit ``locale=``.
+"""
+from __future__ import annotations
+
+import io
+import logging
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+log = logging.getLogger(__name__)
+
+
+def N_(message: str) -> str:
+    """Mark a string for ``pybabel extract`` without translating it here."""
+    return message
+
+
+# Every UI string that feeds and pages show; `pybabel extract` finds them here.
+# The site title (config `site.title`) is looked up as a msgid too; the bundled
+# deployment's title is marked here so `pybabel update` keeps its entry.
+SITE_TITLE = N_("CSTO News")
+DESCRIPTION = N_("%(site)s — latest news (%(language)s)")
+AWAITING = N_("Awaiting translation")
+MACHINE = N_("Machine translation")
+READ_ORIGINAL = N_("Read the original")
+SUBSCRIBE = N_("Subscribe:")
+OTHER_LANGUAGES = N_("Other languages:")
+LATEST = N_("Latest news")
+UI_STRINGS = (DESCRIPTION, AWAITING, MACHINE, READ_ORIGINAL, SUBSCRIBE,
+              OTHER_LANGUAGES, LATEST)
+
+
+def catalog_path(translations_dir: Path, lang: str) -> Path:
+    return translations_dir / lang / "LC_MESSAGES" / "messages.po"
+
+
+@lru_cache(maxsize=64)
+def _compiled(path: Path, mtime: float) -> NullTranslations:
+    with path.open("rb") as handle:
+        catalog = read_po(handle)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(fp=buffer)
+
+
+class UI:
+    """The UI strings of one language."""
+
+    def __init__(self, translations_dir: Path, lang: str, site_title: str):
+        self.lang = lang
+        path = catalog_path(translations_dir, lang)
+        if path.is_file():
+            self._t = _compiled(path, path.stat().st_mtime)
+        else:
+            log.warning("no UI catalog %s; %s pages use English UI strings", path, lang)
+            self._t = NullTranslations()
+        self.site_title = site_title
+
+    def _(self, message: str) -> str:
+        return self._t.gettext(message)
+
+    @property
+    def title(self) -> str:
+        # The site title itself is a msgid, so each catalog can give its own name
+        # (e.g. "Новости ОДКБ" for "CSTO News").
+        return self._(self.site_title)
+
+    @property
+    def description(self) -> str:
+        return self._(DESCRIPTION) % {"site": self.title,
+                                      "language": language_name(self.lang)}
+
+
+def language_name(lang: str) -> str:
+    """The language's own name for itself, from CLDR ("русский", "Հայերեն")."""
+    return Locale.parse(lang).get_display_name(lang) or lang
+
+
+def date_line(moment: datetime, lang: str, timezone: str) -> str:
+    """The human date of an item, in the site's zone: "5 сентября 2024 г."."""
+    return format_date(moment.astimezone(ZoneInfo(timezone)).date(), "long", locale=lang)

@@ -1,0 +1,70 @@
+"""``syndicator run``: cycles on an APScheduler 3.x schedule.
+
+One job per source at its own interval; each job fetches its source, then
+translates and publishes what is pending. A single worker thread plus
+``max_instances=1`` means cycles never overlap; ``coalesce`` folds runs
+missed during a suspend into one catch-up run. The store lock keeps a second
+``run`` or a ``once`` off the same store.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import datetime, timezone
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from .config import Config, SourceConfig
+from .cycle import run_once, store_lock
+from .errors import SyndicatorError
+from .store import Store, open_store
+from .translate import Engines
+
+log = logging.getLogger(__name__)
+
+
+def make_scheduler(config: Config, store: Store, engines: Engines) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(
+        timezone=timezone.utc,
+        executors={"default": ThreadPoolExecutor(max_workers=1)},
+        job_defaults={"coalesce": True, "max_instances": 1,
+                      "misfire_grace_time": int(config.misfire_grace)},
+    )
+    now = datetime.now(timezone.utc)
+    for source in config.sources:
+        if source.enabled:
+            scheduler.add_job(_cycle, "interval", seconds=source.interval, id=source.name,
+                              name=f"cycle for {source.name}", next_run_time=now,
+                              args=[config, store, engines, source])
+    return scheduler
+
+
+def _cycle(config: Config, store: Store, engines: Engines, source: SourceConfig) -> None:
+    try:
+        run_once(config, store=store, engines=engines, sources=[source])
+    except SyndicatorError as exc:
+        log.error("cycle for %s failed: %s", source.name, exc)
+    except Exception:  # a bug in one cycle must not end a months-long `run`
+        log.exception("cycle for %s crashed", source.name)
+
+
+def run_forever(config: Config, stop: threading.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop`` is set); finishes the running cycle first."""
+    stop = stop or threading.Event()
+    with store_lock(config.store_path):
+        store = open_store(config.store_path)
+        engines = Engines(config)
+        scheduler = make_scheduler(config, store, engines)
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda *_: stop.set())
+        scheduler.start()
+        log.info("running %d source job(s); stop with Ctrl-C or SIGTERM",
+                 len(scheduler.get_jobs()))
+        try:
+            stop.wait()
+        finally:
+            log.info("stopping: waiting for the running cycle to finish")
+            scheduler.shutdown(wait=True)

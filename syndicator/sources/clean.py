@@ -1,0 +1,95 @@
+"""Strict checks where data comes in: text and HTML are cleaned once, here.
+
+Everything after this stage can trust that strings are XML-legal, that HTML is
+sanitised by an allow-list (nh3) and that links are absolute.
+"""
+from __future__ import annotations
+
+import mimetypes
+import re
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import lxml.html
+import nh3
+from lxml import etree
+
+from ..models import Image
+
+# Characters XML 1.0 forbids (C0 controls except tab/newline/return, lone
+# surrogates, U+FFFE/U+FFFF); one of them would make feedgen fail the whole feed.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_SPACES = re.compile(r"\s+")
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "div", "dl", "dt",
+    "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins",
+    "li", "ol", "p", "pre", "q", "s", "small", "span", "strong", "sub", "sup", "table",
+    "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title", "hreflang"}, "img": {"src", "alt", "title", "width", "height"},
+    "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan", "scope"},
+    "abbr": {"title"}, "q": {"cite"}, "blockquote": {"cite"},
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def xml_safe(text: str) -> str:
+    return _XML_ILLEGAL.sub("", text)
+
+
+def plain_text(text: str) -> str:
+    """A title or other plain-text field: no tags, no illegal characters, one line."""
+    if "<" in text or "&" in text:
+        try:
+            text = lxml.html.fromstring(f"<div>{text}</div>").text_content()
+        except (etree.ParserError, ValueError):
+            pass
+    return _SPACES.sub(" ", xml_safe(text)).strip()
+
+
+def absolute_links(html: str, base_url: str) -> str:
+    """Resolve every relative href/src against ``base_url``."""
+    if not html.strip():
+        return ""
+    try:
+        root = lxml.html.fragment_fromstring(xml_safe(html), create_parent="div")
+    except (etree.ParserError, ValueError):
+        return html
+    root.make_links_absolute(base_url, resolve_base_href=False, handle_failures="discard")
+    out = lxml.html.tostring(root, encoding="unicode")  # includes the wrapper <div>
+    return out[len("<div>"):-len("</div>")]
+
+
+def clean_html(html: str, base_url: str) -> str:
+    """Sanitise with an allow-list, after making links absolute."""
+    if not html or not html.strip():
+        return ""
+    safe = nh3.clean(absolute_links(html, base_url), tags=ALLOWED_TAGS,
+                     attributes=ALLOWED_ATTRIBUTES, url_schemes=URL_SCHEMES,
+                     link_rel="noopener noreferrer")
+    return xml_safe(safe).strip()
+
+
+def web_image(url: str, type_: str = "", length: int = 0) -> Image | None:
+    """An image readers can fetch: http(s) only, with a media type when it can be told."""
+    if urlsplit(url).scheme not in ("http", "https"):
+        return None
+    return Image(url, type_ or mimetypes.guess_type(urlsplit(url).path)[0] or "", length)
+
+
+def summary_from(html: str, limit: int = 300) -> str:
+    """A plain-text summary: the first paragraph, cut at a word boundary."""
+    text = plain_text(html)
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def to_utc(value: datetime, tz: str) -> datetime:
+    """Naive datetimes are in the source's zone; everything internal is aware UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(tz))
+    return value.astimezone(timezone.utc)

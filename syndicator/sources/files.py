@@ -1,0 +1,90 @@
+"""``type = "files"``: a folder of Markdown, HTML or JSON files, for editors.
+
+Markdown and HTML files carry YAML front matter (``title``, ``date``, and
+optionally ``guid``, ``url``, ``summary``, ``author``, ``image``, ``tags``).
+JSON files hold the same keys plus ``body``. Edits are found by the content
+hash, so there is nothing to cache.
+"""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time
+from pathlib import Path
+from urllib.parse import urljoin
+
+import frontmatter
+import markdown
+import yaml
+
+from ..config import SourceConfig
+from ..errors import SourceError
+from ..models import SourceItem, SourceResult
+from .clean import clean_html, plain_text, summary_from, to_utc, web_image
+
+SUFFIXES = {".md", ".markdown", ".html", ".htm", ".json"}
+
+
+def read(source: SourceConfig, fetcher, validators) -> SourceResult:
+    folder = source.path
+    if folder is None or not folder.is_dir():
+        raise SourceError(source.name, "folder does not exist", field="path", url=str(folder))
+    items, problems = [], []
+    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES):
+        try:
+            items.append(_item(source, folder, path))
+        except SourceError as exc:
+            problems.append(str(exc))
+    return SourceResult(name=source.name, items=tuple(items[: source.max_items]),
+                        problems=tuple(problems))
+
+
+def _load(path: Path) -> tuple[dict, str]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("the JSON file must hold one object")
+        return data, str(data.get("body", ""))
+    post = frontmatter.loads(text)
+    body = post.content
+    if path.suffix.lower() in (".md", ".markdown"):
+        body = markdown.markdown(body, extensions=["extra"])
+    return dict(post.metadata), body
+
+
+def _item(source: SourceConfig, folder: Path, path: Path) -> SourceItem:
+    relative = path.relative_to(folder).as_posix()
+    try:
+        meta, body_html = _load(path)
+    except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise SourceError(source.name, f"cannot read: {exc}", item=relative) from None
+    title = plain_text(str(meta.get("title", "")))
+    if not title:
+        raise SourceError(source.name, "no title in the front matter; skipped",
+                          item=relative, field="title")
+    url = str(meta.get("url", "")) or path.resolve().as_uri()
+    body = clean_html(body_html, url)
+    image = meta.get("image")
+    return SourceItem(
+        source=source.name, guid=str(meta.get("guid") or meta.get("url") or relative),
+        url=url, title=title, summary=plain_text(str(meta.get("summary", "")))
+        or summary_from(body), body=body,
+        published=_date(meta.get("date"), source, relative),
+        author=plain_text(str(meta.get("author", ""))),
+        image=web_image(urljoin(url, str(image))) if image else None,
+        categories=tuple(plain_text(str(t)) for t in meta.get("tags", []) or []),
+    )
+
+
+def _date(value, source: SourceConfig, relative: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return to_utc(value, source.timezone)
+    if isinstance(value, date):
+        return to_utc(datetime.combine(value, time()), source.timezone)
+    try:
+        return to_utc(datetime.fromisoformat(str(value)), source.timezone)
+    except ValueError:
+        raise SourceError(source.name, f"date {value!r} is not ISO 8601 (2024-09-05 or "
+                          "2024-09-05T10:00:00+03:00)", item=relative, field="date") from None

@@ -1,0 +1,339 @@
+"""The store: one SQLite file, reached through SQLAlchemy Core.
+
+The SQL stays portable (no SQLite-only statements outside ``_sqlite_pragmas``)
+so that a PostgreSQL URL can be used later. The schema is versioned:
+``MIGRATIONS`` lists the steps, and ``open_store`` applies the missing ones.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import sqlalchemy as sa
+
+from .errors import StoreError
+from .models import Image, Item, SourceItem, Translation
+
+log = logging.getLogger(__name__)
+meta = sa.MetaData()
+
+items = sa.Table(
+    "items", meta,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("source", sa.Text, nullable=False, index=True),
+    sa.Column("guid", sa.Text, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("author", sa.Text, nullable=False, default=""),
+    sa.Column("image", sa.Text),  # JSON [url, type, length]
+    sa.Column("categories", sa.Text, nullable=False, default="[]"),
+    sa.Column("published", sa.Text, nullable=False, index=True),  # ISO 8601 UTC
+    sa.Column("updated", sa.Text, nullable=False),
+    sa.Column("content_hash", sa.Text, nullable=False),
+)
+translations = sa.Table(
+    "translations", meta,
+    sa.Column("item_id", sa.Text, primary_key=True),
+    sa.Column("lang", sa.Text, primary_key=True),
+    sa.Column("content_hash", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, index=True),
+    sa.Column("title", sa.Text, nullable=False, default=""),
+    sa.Column("summary", sa.Text, nullable=False, default=""),
+    sa.Column("body", sa.Text, nullable=False, default=""),
+    sa.Column("engine", sa.Text, nullable=False, default=""),
+    sa.Column("reason", sa.Text, nullable=False, default=""),
+    sa.Column("changed", sa.Text, nullable=False),
+)
+memory = sa.Table(  # translation memory: nothing is translated twice
+    "memory", meta,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("text", sa.Text, nullable=False),
+)
+guids = sa.Table(  # per-language GUIDs, fixed at first publication
+    "guids", meta,
+    sa.Column("item_id", sa.Text, primary_key=True),
+    sa.Column("lang", sa.Text, primary_key=True),
+    sa.Column("guid", sa.Text, nullable=False, unique=True),
+)
+http_cache = sa.Table(  # validators for conditional GET
+    "http_cache", meta,
+    sa.Column("url", sa.Text, primary_key=True),
+    sa.Column("etag", sa.Text, nullable=False, default=""),
+    sa.Column("last_modified", sa.Text, nullable=False, default=""),
+)
+source_state = sa.Table(
+    "source_state", meta,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("last_attempt", sa.Text, nullable=False, default=""),
+    sa.Column("last_success", sa.Text, nullable=False, default=""),
+    sa.Column("error", sa.Text, nullable=False, default=""),
+    sa.Column("failures", sa.Integer, nullable=False, default=0),
+)
+runs = sa.Table(
+    "runs", meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("started", sa.Text, nullable=False),
+    sa.Column("finished", sa.Text, nullable=False),
+    sa.Column("report", sa.Text, nullable=False),
+)
+schema_version = sa.Table(
+    "schema_version", meta, sa.Column("version", sa.Integer, nullable=False),
+)
+
+
+def _v1(conn: sa.Connection) -> None:
+    meta.create_all(conn, tables=[items, translations, memory, guids, http_cache,
+                                  source_state, runs])
+
+
+MIGRATIONS = [_v1]  # index + 1 is the schema version each step produces
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def from_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(timezone.utc)
+
+
+class Store:
+    """All reads and writes of syndicator's state."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+
+    # --- items ---------------------------------------------------------------
+
+    def upsert_items(self, found: Iterable[SourceItem], now: datetime) -> tuple[int, int]:
+        """Store new items and edits; returns (new, updated). Unchanged items cost one read."""
+        new = updated = 0
+        with self.engine.begin() as conn:
+            for item in found:
+                row = conn.execute(sa.select(items.c.content_hash, items.c.published)
+                                   .where(items.c.id == item.id)).first()
+                if row is None:
+                    conn.execute(items.insert().values(**_item_values(item, now, None)))
+                    new += 1
+                elif row.content_hash != item.content_hash:
+                    conn.execute(items.update().where(items.c.id == item.id)
+                                 .values(**_item_values(item, now, from_iso(row.published))))
+                    updated += 1
+        return new, updated
+
+    def recent_items(self, limit: int) -> list[Item]:
+        query = (sa.select(items).order_by(items.c.published.desc(), items.c.id)
+                 .limit(limit))
+        with self.engine.connect() as conn:
+            return [_item(r) for r in conn.execute(query)]
+
+    def items_needing(self, lang: str, limit: int) -> list[Item]:
+        """Recent items with no up-to-date translation into ``lang`` (or a failed one)."""
+        t = translations
+        query = (
+            sa.select(items).select_from(items.outerjoin(
+                t, sa.and_(t.c.item_id == items.c.id, t.c.lang == lang)))
+            .where(sa.or_(t.c.item_id.is_(None), t.c.content_hash != items.c.content_hash,
+                          t.c.status != "translated"))
+            .order_by(items.c.published.desc()).limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_item(r) for r in conn.execute(query)]
+
+    def count_items(self) -> dict[str, int]:
+        query = sa.select(items.c.source, sa.func.count()).group_by(items.c.source)
+        with self.engine.connect() as conn:
+            return dict(conn.execute(query).all())
+
+    # --- translations and memory --------------------------------------------
+
+    def save_translations(self, done: Iterable[Translation], now: datetime) -> None:
+        with self.engine.begin() as conn:
+            for tr in done:
+                conn.execute(translations.delete().where(
+                    sa.and_(translations.c.item_id == tr.item_id, translations.c.lang == tr.lang)))
+                conn.execute(translations.insert().values(
+                    item_id=tr.item_id, lang=tr.lang, content_hash=tr.content_hash,
+                    status=tr.status, title=tr.title, summary=tr.summary, body=tr.body,
+                    engine=tr.engine, reason=tr.reason, changed=iso(now)))
+
+    def translations_for(self, lang: str, item_ids: list[str]) -> dict[str, Translation]:
+        query = sa.select(translations).where(
+            translations.c.lang == lang, translations.c.item_id.in_(item_ids))
+        with self.engine.connect() as conn:
+            return {r.item_id: Translation(**{**r._mapping, "changed": from_iso(r.changed)})
+                    for r in conn.execute(query)}
+
+    def translation_counts(self) -> dict[str, dict[str, int]]:
+        query = sa.select(translations.c.lang, translations.c.status, sa.func.count()) \
+            .group_by(translations.c.lang, translations.c.status)
+        counts: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for lang, status, n in conn.execute(query):
+                counts.setdefault(lang, {})[status] = n
+        return counts
+
+    def failure_reasons(self, lang: str) -> dict[str, int]:
+        query = (sa.select(translations.c.reason, sa.func.count())
+                 .where(translations.c.lang == lang, translations.c.status == "failed")
+                 .group_by(translations.c.reason))
+        with self.engine.connect() as conn:
+            return dict(conn.execute(query).all())
+
+    def memory_get(self, keys: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):  # stay under SQLite's variable limit
+                chunk = keys[start:start + 500]
+                query = sa.select(memory.c.key, memory.c.text).where(memory.c.key.in_(chunk))
+                found.update(conn.execute(query).all())
+        return found
+
+    def memory_put(self, entries: dict[str, str]) -> None:
+        if not entries:
+            return
+        with self.engine.begin() as conn:
+            known = set()
+            for start in range(0, len(entries), 500):
+                chunk = list(entries)[start:start + 500]
+                known.update(conn.execute(sa.select(memory.c.key)
+                                          .where(memory.c.key.in_(chunk))).scalars())
+            rows = [{"key": k, "text": v} for k, v in entries.items() if k not in known]
+            if rows:
+                conn.execute(memory.insert(), rows)
+
+    # --- GUIDs ---------------------------------------------------------------
+
+    def guids_for(self, lang: str, item_ids: list[str], make: callable) -> dict[str, str]:
+        """Per-language GUIDs; new ones are made by ``make(item_id)`` and then never change."""
+        with self.engine.begin() as conn:
+            known = dict(conn.execute(sa.select(guids.c.item_id, guids.c.guid).where(
+                guids.c.lang == lang, guids.c.item_id.in_(item_ids))).all())
+            fresh = [{"item_id": i, "lang": lang, "guid": make(i)}
+                     for i in item_ids if i not in known]
+            if fresh:
+                conn.execute(guids.insert(), fresh)
+            known.update({row["item_id"]: row["guid"] for row in fresh})
+        return known
+
+    # --- fetch state ---------------------------------------------------------
+
+    def validators(self, url: str) -> tuple[str, str]:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(http_cache.c.etag, http_cache.c.last_modified)
+                               .where(http_cache.c.url == url)).first()
+        return (row.etag, row.last_modified) if row else ("", "")
+
+    def save_validators(self, url: str, etag: str, last_modified: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(http_cache.delete().where(http_cache.c.url == url))
+            if etag or last_modified:
+                conn.execute(http_cache.insert().values(url=url, etag=etag,
+                                                        last_modified=last_modified))
+
+    def record_fetch(self, name: str, now: datetime, error: str = "") -> None:
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(source_state).where(source_state.c.name == name)).first()
+            values = {"last_attempt": iso(now), "error": error}
+            if error:
+                values["failures"] = (row.failures if row else 0) + 1
+            else:
+                values.update(last_success=iso(now), failures=0)
+            if row is None:
+                conn.execute(source_state.insert().values(name=name, **values))
+            else:
+                conn.execute(source_state.update().where(source_state.c.name == name)
+                             .values(**values))
+
+    def source_states(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.select(source_state))]
+
+    # --- runs ----------------------------------------------------------------
+
+    def record_run(self, started: datetime, finished: datetime, report: dict) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(runs.insert().values(started=iso(started), finished=iso(finished),
+                                              report=json.dumps(report, ensure_ascii=False)))
+
+    def last_run(self) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return {"started": row.started, "finished": row.finished, **json.loads(row.report)}
+
+    def integrity_ok(self) -> bool:
+        with self.engine.connect() as conn:
+            return conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+
+
+def _item_values(item: SourceItem, now: datetime, first_published: datetime | None) -> dict:
+    # A source without dates gets its first-seen time, kept across edits, so the
+    # date never moves to "now" on a later cycle.
+    published = item.published or first_published or now
+    return {
+        "id": item.id, "source": item.source, "guid": item.guid, "url": item.url,
+        "title": item.title, "summary": item.summary, "body": item.body,
+        "author": item.author, "categories": json.dumps(list(item.categories)),
+        "image": json.dumps([item.image.url, item.image.type, item.image.length])
+        if item.image else None,
+        "published": iso(published),
+        "updated": iso(item.updated or (now if first_published else published)),
+        "content_hash": item.content_hash,
+    }
+
+
+def _item(row: sa.Row) -> Item:
+    image = json.loads(row.image) if row.image else None
+    return Item(
+        id=row.id, source=row.source, guid=row.guid, url=row.url, title=row.title,
+        summary=row.summary, body=row.body, published=from_iso(row.published),
+        updated=from_iso(row.updated), content_hash=row.content_hash, author=row.author,
+        image=Image(*image) if image else None, categories=tuple(json.loads(row.categories)),
+    )
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers (status, serve) never block a cycle
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def open_store(path: Path) -> Store:
+    """Open (creating if needed) the SQLite store at ``path`` and migrate it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(f"sqlite:///{path}")
+    sa.event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        migrate(engine)
+    except sa.exc.DatabaseError as exc:
+        raise StoreError(f"{path}: not a usable syndicator store ({exc.orig})") from None
+    return Store(engine)
+
+
+def migrate(engine: sa.Engine) -> int:
+    with engine.begin() as conn:
+        schema_version.create(conn, checkfirst=True)
+        current = conn.execute(sa.select(schema_version.c.version)).scalar() or 0
+        if current > len(MIGRATIONS):
+            raise StoreError(f"the store has schema version {current}, newer than this "
+                             f"syndicator knows ({len(MIGRATIONS)}); upgrade syndicator")
+        for version in range(current + 1, len(MIGRATIONS) + 1):
+            log.info("migrating the store to schema version %d", version)
+            MIGRATIONS[version - 1](conn)
+        conn.execute(schema_version.delete())
+        conn.execute(schema_version.insert().values(version=len(MIGRATIONS)))
+    return len(MIGRATIONS)
+
+
+def iter_chunks(seq: list, size: int) -> Iterator[list]:
+    for start in range(0, len(seq), size):
+        yield seq[start:start + size]
