@@ -304,7 +304,7 @@ def config_from_dict(data: dict, path: Path) -> Config:
     raw = _check_table(data, SCHEMA, "", problems)
     names = [s.get("name") for s in raw["sources"]]
     for i, source in enumerate(raw["sources"]):
-        if names.count(source.get("name")) > 1:
+        if source.get("name") in names[:i]:
             problems.append(f"sources[{i}].name: {source['name']!r} is used by another source")
         if source.get("type") in ("feed", "html") and not source.get("url"):
             problems.append(f"sources[{i}].url: required for a {source['type']} source")

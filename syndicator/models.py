@@ -109,7 +109,6 @@ class Entry:
     summary: str
     body: str
     engine: str = ""
-    updated: datetime | None = None  # when the translation last changed
 
 
 @dataclass(frozen=True)

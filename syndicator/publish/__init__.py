@@ -68,7 +68,7 @@ def _entry(config: Config, lang: str, item: Item, guid: str, tr: Translation | N
         return Entry(item, lang, lang, "source", guid, item.title, item.summary, item.body)
     if tr and tr.status == "translated" and tr.content_hash == item.content_hash:
         return Entry(item, lang, lang, "translated", guid, tr.title, tr.summary, tr.body,
-                     tr.engine, tr.changed)
+                     tr.engine)
     # No usable translation: publish the source text, labelled with the *source*
     # language, and say it awaits translation. Never dropped, never mislabelled.
     status = tr.status if tr else "awaiting"

@@ -55,7 +55,7 @@ def _generator(info: FeedInfo, entries: list[Entry], content: dict[str, str],
         fe.title(entry.title)
         fe.link(href=entry.item.url)
         fe.published(entry.item.published)
-        fe.updated(_entry_updated(entry))
+        fe.updated(entry.item.updated)
         if entry.summary:
             fe.description(entry.summary)
         fe.content(content[entry.guid], type="html")
@@ -69,12 +69,9 @@ def _generator(info: FeedInfo, entries: list[Entry], content: dict[str, str],
     return fg
 
 
-def _entry_updated(entry: Entry) -> datetime:
-    return max(entry.item.updated, entry.updated) if entry.updated else entry.item.updated
-
-
 def feed_updated(entries: list[Entry], fallback: datetime) -> datetime:
-    return max((_entry_updated(e) for e in entries), default=fallback)
+    # Dates come from the items, never from "now", so rebuilding changes no byte.
+    return max((e.item.updated for e in entries), default=fallback)
 
 
 def _serialise(root: etree._Element) -> bytes:

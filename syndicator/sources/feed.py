@@ -55,8 +55,9 @@ def _item(source: SourceConfig, base: str, entry, n: int) -> SourceItem:
     return SourceItem(
         source=source.name, guid=guid, url=link or base, title=title,
         summary=summary_from(entry.get("summary", "") or body), body=body,
-        published=_date(entry.get("published_parsed") or entry.get("updated_parsed")),
-        updated=_date(entry.get("updated_parsed")) if entry.get("published_parsed") else None,
+        # dict.get: FeedParserDict would silently map a missing updated_parsed to published.
+        published=_date(dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")),
+        updated=_date(dict.get(entry, "updated_parsed")),
         author=plain_text(entry.get("author", "")), image=_image(entry, link or base),
         categories=tuple(plain_text(t.get("term", "")) for t in entry.get("tags", [])
                          if t.get("term")),

@@ -1,0 +1,163 @@
+"""Sources over a real HTTP server on 127.0.0.1: html, feed and files."""
+from __future__ import annotations
+
+import gzip
+from datetime import datetime, timezone
+
+from syndicator.cycle import fetch_sources, store_results
+from syndicator.cycle import Progress
+from syndicator.sources import fetch_source
+from syndicator.sources.http import Fetcher
+from syndicator.store import open_store
+
+from conftest import feed_source, html_source, make_config
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def _fetch(config, name=None):
+    source = next(s for s in config.sources if name in (None, s.name))
+    fetcher = Fetcher(config.http, config.base_url, sleep=lambda s: None)
+    try:
+        return fetch_source(source, fetcher, lambda url: ("", ""))
+    finally:
+        fetcher.close()
+
+
+def test_html_source_follows_pagination_and_reads_every_article(tmp_path, site):
+    result = _fetch(make_config(tmp_path, sources=[html_source(site)]))
+    assert result.error == "" and result.problems == ()
+    assert len(result.items) == 6  # 4 on page 1, 2 on page 2
+    first = result.items[0]
+    assert first.title == "CSTO Secretary General attends final stage of Rock-2024 training"
+    # The canonical URL is the identity, so the item is the same wherever the page is served.
+    assert first.id == "csto:https://en.odkb-csto.org/news/news_odkb/rock-2024/"
+
+
+def test_html_dates_are_read_in_the_site_timezone_and_kept_as_utc(tmp_path, site):
+    result = _fetch(make_config(tmp_path, sources=[html_source(site)]))
+    assert result.items[0].published == datetime(2024, 9, 4, 21, 0, tzinfo=timezone.utc)
+    assert result.items[-1].published == datetime(2022, 2, 15, 21, 0, tzinfo=timezone.utc)
+
+
+def test_html_relative_urls_become_absolute(tmp_path, site):
+    items = _fetch(make_config(tmp_path, sources=[html_source(site)])).items
+    body = next(i for i in items if "crrf" in i.id).body
+    assert 'href="https://en.odkb-csto.org/news/2024-09-04-interaction-2024-regrouping.html"' in body
+    assert all(i.image.url.startswith("https://en.odkb-csto.org/images/") for i in items)
+    assert all(i.image.type == "image/png" for i in items)
+
+
+def test_html_article_body_excludes_sidebar_and_navigation(tmp_path, site):
+    items = _fetch(make_config(tmp_path, sources=[html_source(site)])).items
+    for item in items:
+        assert "Go back" not in item.body and "Latest news" not in item.body
+
+
+def test_feed_source_reads_the_sample_rss(tmp_path, site):
+    result = _fetch(make_config(tmp_path, sources=[feed_source(site)]))
+    assert len(result.items) == 6
+    item = result.items[0]
+    assert item.id == "csto-rss:https://en.odkb-csto.org/news/news_odkb/rock-2024/"
+    assert item.published == datetime(2024, 9, 4, 21, 0, tzinfo=timezone.utc)
+    assert item.image.type == "image/png" and item.image.length > 0
+
+
+def test_conditional_get_sends_validators_and_a_304_yields_nothing(tmp_path, site):
+    config = make_config(tmp_path, sources=[feed_source(site)])
+    store = open_store(config.store_path)
+    first = fetch_sources(config, store, None, NOW, Progress())
+    store_results(store, first, NOW)
+    second = fetch_sources(config, store, None, NOW, Progress())
+    assert len(first[0].items) == 6
+    assert second[0].not_modified and second[0].items == ()
+    sent = [etag for path, etag in site.handler.requests if path == "/news.rss"]
+    assert sent[0] == "" and sent[1].startswith('"')
+
+
+def test_a_failing_source_is_named_and_does_not_stop_the_others(tmp_path, site):
+    site.fault("/broken.rss", 500, b"oops")
+    config = make_config(tmp_path, sources=[
+        {"name": "broken", "type": "feed", "url": site.url + "broken.rss"},
+        feed_source(site, name="good")])
+    store = open_store(config.store_path)
+    results = fetch_sources(config, store, None, NOW, Progress())
+    assert "broken" in results[0].error and "HTTP 500" in results[0].error
+    assert site.url + "broken.rss" in results[0].error
+    assert len(results[1].items) == 6
+    states = {s["name"]: s for s in store.source_states()}
+    assert states["broken"]["failures"] == 1 and states["good"]["error"] == ""
+
+
+def test_retry_honours_retry_after_then_reports(tmp_path, site):
+    site.fault("/busy.rss", 503, b"", **{"Retry-After": "7"})
+    config = make_config(tmp_path, sources=[{"name": "busy", "type": "feed",
+                                             "url": site.url + "busy.rss"}])
+    waits = []
+    fetcher = Fetcher(config.http, sleep=waits.append)
+    result = fetch_source(config.sources[0], fetcher, lambda url: ("", ""))
+    assert waits == [7.0]  # http.retries = 1 in make_config
+    assert "HTTP 503" in result.error
+    assert len([p for p, _ in site.handler.requests if p == "/busy.rss"]) == 2
+
+
+def test_response_size_is_capped(tmp_path, site):
+    site.fault("/huge.rss", 200, b"<rss>" + b"x" * 200_000, **{"Content-Type": "text/xml"})
+    config = make_config(tmp_path, sources=[{"name": "huge", "type": "feed",
+                                             "url": site.url + "huge.rss"}],
+                         http={"max_bytes": 100_000, "retries": 0})
+    assert "larger than http.max_bytes" in _fetch(config).error
+
+
+def test_gzip_body_is_capped_after_decompression(tmp_path, site):
+    bomb = gzip.compress(b"<rss>" + b" " * 5_000_000)
+    site.fault("/bomb.rss", 200, bomb, **{"Content-Encoding": "gzip",
+                                          "Content-Type": "application/rss+xml"})
+    config = make_config(tmp_path, sources=[{"name": "bomb", "type": "feed",
+                                             "url": site.url + "bomb.rss"}],
+                         http={"max_bytes": 1_000_000, "retries": 0})
+    assert len(bomb) < 1_000_000
+    assert "larger than http.max_bytes" in _fetch(config).error
+
+
+def test_html_layout_change_is_a_loud_error_naming_the_selector(tmp_path, site):
+    source = html_source(site)
+    source["selectors"]["item"] = "li.renamed-item"
+    result = _fetch(make_config(tmp_path, sources=[source]))
+    assert result.items == ()
+    assert "matched no article links" in result.error and "li.renamed-item" in result.error
+
+
+def test_html_article_with_bad_date_is_reported_with_url_and_field(tmp_path, site):
+    page = site.root / "news" / "2024-09-05-rock-2024.html"
+    page.write_text(page.read_text().replace('<div class="news-date">05.09.2024',
+                                             '<div class="news-date">yesterday'))
+    result = _fetch(make_config(tmp_path, sources=[html_source(site)]))
+    assert len(result.items) == 5
+    [problem] = result.problems
+    assert "'yesterday'" in problem and "2024-09-05-rock-2024.html" in problem
+    assert "field 'date'" in problem
+
+
+def test_files_source_reads_markdown_json_and_html_with_front_matter(tmp_path):
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "a.md").write_text("---\ntitle: Council meets\ndate: 2024-09-05\n"
+                                 "tags: [council]\n---\nThe *council* met.\n")
+    (folder / "b.json").write_text('{"title": "Summit", "date": "2024-09-06T10:00:00+03:00",'
+                                   ' "guid": "summit-1", "body": "<p>Summit held.</p>"}')
+    (folder / "c.html").write_text("---\ntitle: Visit\n---\n<p onclick='x()'>A visit.</p>")
+    (folder / "broken.md").write_text("---\ndate: 2024-01-01\n---\nno title\n")
+    config = make_config(tmp_path, sources=[{"name": "desk", "type": "files", "path": "drop"}])
+    result = _fetch(config)
+    by_title = {i.title: i for i in result.items}
+    assert set(by_title) == {"Council meets", "Summit", "Visit"}
+    assert by_title["Council meets"].body == "<p>The <em>council</em> met.</p>"
+    assert by_title["Council meets"].published == datetime(2024, 9, 4, 21, tzinfo=timezone.utc)
+    assert by_title["Council meets"].categories == ("council",)
+    assert by_title["Summit"].id == "desk:summit-1"
+    assert by_title["Summit"].published == datetime(2024, 9, 6, 7, tzinfo=timezone.utc)
+    assert by_title["Visit"].body == "<p>A visit.</p>"  # sanitised
+    assert by_title["Visit"].published is None  # dated at first sight by the store
+    [problem] = result.problems
+    assert "broken.md" in problem and "field 'title'" in problem
