@@ -10,7 +10,7 @@ import click
 
 from . import __version__
 from .config import Config, load_config, schema_markdown
-from .errors import SyndicatorError
+from .errors import ConfigError, LockedError, SyndicatorError
 
 log = logging.getLogger("syndicator")
 
@@ -43,9 +43,10 @@ def main(ctx: click.Context, config_path: str, verbose: int) -> None:
     ctx.obj = _Context(config_path)
 
 
-def _fail(exc: SyndicatorError, code: int = 1):
+def _fail(exc: SyndicatorError):
+    """Exit codes: 2 for a bad configuration, 3 when another process holds the store, 1 else."""
     click.echo(f"error: {exc}", err=True)
-    sys.exit(code)
+    sys.exit(2 if isinstance(exc, ConfigError) else 3 if isinstance(exc, LockedError) else 1)
 
 
 @main.command()

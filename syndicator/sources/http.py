@@ -135,7 +135,10 @@ class Fetcher:
 def _normal_file_url(url: str) -> str:
     # httpx drops the scheme of "file:///path" (empty host); "file://localhost/path"
     # keeps it, so the file transport is chosen.
-    return "file://localhost/" + url[len("file:///"):] if url.startswith("file:///") else url
+    parts = urlsplit(url)
+    if parts.scheme == "file" and not parts.netloc:
+        return "file://localhost" + ("" if parts.path.startswith("/") else "/") + parts.path
+    return url
 
 
 def _validators(response: httpx.Response) -> tuple[str, str]:

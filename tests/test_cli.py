@@ -1,0 +1,152 @@
+"""The command line, run as a user runs it: a subprocess of `python -m syndicator`."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from syndicator.cycle import store_lock
+
+from conftest import ROOT, SAMPLE_SITE, html_source, run_cli
+
+LANGS = ["en", "ru", "hy", "be", "kk", "ky", "tg"]
+
+
+def _project_copy(tmp_path):
+    """The bundled default: config.toml, the sample site and the UI catalogs."""
+    shutil.copy(ROOT / "config.toml", tmp_path / "config.toml")
+    shutil.copytree(SAMPLE_SITE, tmp_path / "examples" / "csto-site")
+    shutil.copytree(ROOT / "translations", tmp_path / "translations")
+    return tmp_path
+
+
+def _toml_config(tmp_path, site, **source_extra):
+    source = html_source(site, **source_extra)
+    selectors = "\n".join(f'{k} = "{v}"' for k, v in source.pop("selectors").items())
+    (tmp_path / "config.toml").write_text(f'''
+[site]
+title = "CSTO News"
+base_url = "https://feeds.example.org/"
+timezone = "Europe/Moscow"
+[languages]
+targets = ["ru", "hy"]
+[[sources]]
+name = "{source['name']}"
+type = "html"
+url = "{source['url']}"
+[sources.selectors]
+{selectors}
+[translations]
+dir = "{ROOT / 'translations'}"
+''')
+
+
+def test_once_on_the_bundled_default_publishes_every_language_then_changes_nothing(tmp_path):
+    project = _project_copy(tmp_path)
+    first = run_cli("once", cwd=project)
+    assert "6 new" in first.stdout
+    for lang in LANGS:
+        for name in ("rss.xml", "atom.xml", "index.html"):
+            assert (project / "feeds" / lang / name).is_file()
+    second = run_cli("once", cwd=project)
+    assert "0 new, 0 updated, 0 translation(s), 0 file(s) written, 0 error(s)" in second.stdout
+
+
+def test_status_json_reports_sources_languages_and_last_run(tmp_path):
+    project = _project_copy(tmp_path)
+    run_cli("once", cwd=project)
+    data = json.loads(run_cli("status", "--json", cwd=project).stdout)
+    assert data["sources"][0] == {**data["sources"][0], "name": "csto-sample", "items": 6,
+                                  "error": ""}
+    assert data["languages"]["ru"]["awaiting"] == 6 and data["languages"]["ru"]["engine"] is None
+    assert data["last_run"]["new"] == 6
+    text = run_cli("status", cwd=project).stdout
+    assert "csto-sample" in text and "awaiting" in text
+
+
+def test_models_install_file_then_list_and_its_words_reach_the_russian_feed(
+        tmp_path, site, lexicon_package):
+    _toml_config(tmp_path, site)
+    installed = run_cli("models", "install", str(lexicon_package), cwd=tmp_path)
+    assert "installed en → ru" in installed.stdout
+    listed = run_cli("models", "list", cwd=tmp_path).stdout
+    assert "en → ru" in listed and "var/argos-packages" in listed
+    run_cli("once", cwd=tmp_path)
+    ru = (tmp_path / "feeds" / "ru" / "rss.xml").read_text()
+    assert "ОДКБ Генеральный секретарь attends final stage of Rock-2024 учения" in ru
+    hy = (tmp_path / "feeds" / "hy" / "rss.xml").read_text()
+    assert "CSTO Secretary General attends final stage" in hy
+
+
+def test_models_install_refuses_an_incomplete_package_and_installs_nothing(tmp_path, site):
+    _toml_config(tmp_path, site)
+    bad = tmp_path / "bad.argosmodel"
+    import zipfile
+    with zipfile.ZipFile(bad, "w") as archive:
+        archive.writestr("translate-en_ru/metadata.json", '{"from_code": "en", "to_code": "ru"}')
+    result = run_cli("models", "install", str(bad), cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    assert "model/model.bin is missing" in result.stderr
+    assert not any((tmp_path / "var" / "argos-packages").glob("*/metadata.json"))
+
+
+def _argos_env(tmp_path, index: str):
+    return {**os.environ, "ARGOS_PACKAGE_INDEX": index, "XDG_DATA_HOME": str(tmp_path / "xdg"),
+            "XDG_CACHE_HOME": str(tmp_path / "xdg-cache"),
+            "XDG_CONFIG_HOME": str(tmp_path / "xdg-config")}
+
+
+def test_models_install_code_offline_fails_fast_with_the_file_alternative(tmp_path, site):
+    _toml_config(tmp_path, site)
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "syndicator", "models", "install", "ru"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env=_argos_env(tmp_path, "http://127.0.0.1:9/"))
+    assert result.returncode == 1
+    assert "cannot read the Argos package index" in result.stderr
+    assert "syndicator models install FILE.argosmodel" in result.stderr
+    assert time.monotonic() - started < 30
+
+
+def test_models_install_code_downloads_from_the_argos_index(tmp_path, site, lexicon_package):
+    _toml_config(tmp_path, site)
+    shutil.copy(lexicon_package, site.root / "en_ru.argosmodel")
+    (site.root / "index.json").write_text(json.dumps([{
+        "code": "translate-en_ru", "type": "translate", "from_code": "en", "to_code": "ru",
+        "from_name": "English", "to_name": "Russian", "package_version": "1.0",
+        "argos_version": "1.9.0", "links": [site.url + "en_ru.argosmodel"]}]))
+    result = subprocess.run([sys.executable, "-m", "syndicator", "models", "install", "ru"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            env=_argos_env(tmp_path, site.url))
+    assert result.returncode == 0, result.stderr
+    assert "installed en → ru" in result.stdout
+    assert (tmp_path / "var" / "argos-packages").glob("*/model/model.bin")
+
+
+def test_a_second_process_on_the_same_store_is_refused_with_the_reason(tmp_path):
+    project = _project_copy(tmp_path)
+    with store_lock(project / "var" / "syndicator.db"):
+        result = run_cli("once", cwd=project, check=False)
+    assert result.returncode == 3
+    assert f"another syndicator process (pid {os.getpid()})" in result.stderr
+
+
+def test_a_bad_config_lists_every_problem_and_exits_2(tmp_path):
+    (tmp_path / "config.toml").write_text('[site]\nbase_url = 3\ncolour = "red"\n')
+    result = run_cli("once", cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    assert "site.base_url: expected string" in result.stderr
+    assert "site.colour: unknown key" in result.stderr
+
+
+def test_config_option_points_at_another_file(tmp_path):
+    (tmp_path / "p").mkdir()
+    project = _project_copy(tmp_path / "p")
+    elsewhere = tmp_path / "run"
+    elsewhere.mkdir()
+    result = run_cli("--config", str(project / "config.toml"), "once", cwd=elsewhere)
+    assert "6 new" in result.stdout
+    assert (project / "feeds" / "ru" / "atom.xml").is_file()

@@ -1,0 +1,84 @@
+"""`syndicator run`: cycles on an APScheduler schedule, a clean stop, one process per store."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from syndicator.schedule import make_scheduler, run_forever
+from syndicator.store import open_store
+from syndicator.translate import Engines
+
+from conftest import html_source, make_config, run_cli
+from test_cli import _project_copy
+
+
+def test_run_publishes_then_stops_cleanly_on_sigterm(tmp_path):
+    project = _project_copy(tmp_path)
+    process = subprocess.Popen([sys.executable, "-m", "syndicator", "-v", "run"], cwd=project,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        target = project / "feeds" / "tg" / "atom.xml"
+        while not target.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert target.exists(), "run did not publish within 60 s"
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert "stopping" in stderr
+
+
+def test_a_second_run_on_the_same_store_refuses_to_start(tmp_path):
+    project = _project_copy(tmp_path)
+    first = subprocess.Popen([sys.executable, "-m", "syndicator", "run"], cwd=project,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lock = project / "var" / "syndicator.db.lock"
+        deadline = time.monotonic() + 30
+        while not (lock.exists() and lock.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        second = run_cli("run", cwd=project, check=False, timeout=30)
+        assert second.returncode == 3
+        assert f"another syndicator process (pid {first.pid})" in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=15)
+
+
+def test_jobs_never_overlap_and_missed_runs_coalesce(tmp_path, site):
+    config = make_config(tmp_path, sources=[html_source(site, interval="1m"),
+                                            html_source(site, name="other", interval="2m")])
+    scheduler = make_scheduler(config, open_store(config.store_path), Engines(config))
+    scheduler.start(paused=True)  # job defaults apply when the scheduler starts
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    scheduler.shutdown(wait=False)
+    assert set(jobs) == {"csto", "other"}
+    for job in jobs.values():
+        assert job.max_instances == 1 and job.coalesce is True
+        assert job.misfire_grace_time == 300
+    assert jobs["csto"].trigger.interval.total_seconds() == 60
+    # One worker thread: cycles of different sources run one after another.
+    assert scheduler._executors["default"]._pool._max_workers == 1
+
+
+def test_run_forever_runs_a_cycle_per_source_and_returns_when_stopped(tmp_path, site):
+    config = make_config(tmp_path, sources=[html_source(site)], languages={"targets": ["ru"]})
+    stop = threading.Event()
+    thread = threading.Thread(target=run_forever, args=(config, stop))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not (config.output_dir / "ru" / "atom.xml").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert (config.output_dir / "ru" / "atom.xml").exists()
+    assert open_store(config.store_path).count_items() == {"csto": 6}
