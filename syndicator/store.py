@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -33,7 +33,7 @@ items = sa.Table(
     sa.Column("image", sa.Text),  # JSON [url, type, length]
     sa.Column("categories", sa.Text, nullable=False, default="[]"),
     sa.Column("published", sa.Text, nullable=False, index=True),  # ISO 8601 UTC
-    sa.Column("updated", sa.Text, nullable=False),
+    sa.Column("updated", sa.Text, nullable=False, index=True),
     sa.Column("content_hash", sa.Text, nullable=False),
 )
 translations = sa.Table(
@@ -118,11 +118,13 @@ class Store:
                 row = conn.execute(sa.select(items.c.content_hash, items.c.published)
                                    .where(items.c.id == item.id)).first()
                 if row is None:
-                    conn.execute(items.insert().values(**_item_values(item, now, None)))
+                    values = _item_values(item, now, None)
+                    conn.execute(items.insert().values(**_unique_updated(conn, values)))
                     new += 1
                 elif row.content_hash != item.content_hash:
+                    values = _item_values(item, now, from_iso(row.published))
                     conn.execute(items.update().where(items.c.id == item.id)
-                                 .values(**_item_values(item, now, from_iso(row.published))))
+                                 .values(**_unique_updated(conn, values)))
                     updated += 1
         return new, updated
 
@@ -287,6 +289,20 @@ def _item_values(item: SourceItem, now: datetime, first_published: datetime | No
         "updated": iso(item.updated or (now if first_published else published)),
         "content_hash": item.content_hash,
     }
+
+
+def _unique_updated(conn: sa.Connection, values: dict) -> dict:
+    """Give each item its own `updated` instant (a second later when taken).
+
+    Sites that publish dates without times give many items the same instant;
+    feed readers and the W3C validator (DuplicateUpdated) expect entry
+    `updated` values to differ. Stored once, so the value never moves again.
+    """
+    moment = from_iso(values["updated"])
+    while conn.execute(sa.select(items.c.id).where(items.c.updated == iso(moment),
+                                                   items.c.id != values["id"]).limit(1)).first():
+        moment += timedelta(seconds=1)
+    return {**values, "updated": iso(moment)}
 
 
 def _item(row: sa.Row) -> Item:

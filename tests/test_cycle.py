@@ -107,6 +107,16 @@ def test_guids_are_unique_per_language_and_links_absolute(published):
         assert atom_self.get("href") == f"https://feeds.example.org/{lang}/rss.xml"
 
 
+def test_atom_feeds_name_an_author_and_entries_have_distinct_updated(published):
+    for lang in LANGS:
+        root = _atom(published, lang)
+        children = [child.tag for child in root]
+        assert children.index(f"{ATOM}author") < children.index(f"{ATOM}entry")
+        assert root.findtext(f"{ATOM}author/{ATOM}name")
+        updated = [e.findtext(f"{ATOM}updated") for e in root.iter(f"{ATOM}entry")]
+        assert len(set(updated)) == len(updated)
+
+
 def test_feed_titles_come_from_the_ui_catalogs(published):
     titles = {lang: _atom(published, lang).findtext(f"{ATOM}title") for lang in LANGS}
     assert titles["en"] == "CSTO News"

@@ -72,3 +72,12 @@ def test_guids_are_fixed_at_first_publication(tmp_path):
     first = store.guids_for("ru", ["a"], lambda i: f"tag:one/{i}")
     again = store.guids_for("ru", ["a", "b"], lambda i: f"tag:two/{i}")
     assert first == {"a": "tag:one/a"} and again == {"a": "tag:one/a", "b": "tag:two/b"}
+
+
+def test_items_dated_the_same_instant_get_distinct_updated_values(tmp_path):
+    store = open_store(tmp_path / "s.db")
+    store.upsert_items([_item(guid=f"g{n}") for n in range(3)], NOW)
+    items = store.recent_items(10)
+    assert {i.published for i in items} == {datetime(2024, 9, 5, tzinfo=timezone.utc)}
+    assert len({i.updated for i in items}) == 3
+    assert max(i.updated for i in items) - min(i.updated for i in items) == timedelta(seconds=2)

@@ -88,6 +88,10 @@ def rss(info: FeedInfo, entries: list[Entry], content: dict[str, str]) -> bytes:
 
 def atom(info: FeedInfo, entries: list[Entry], content: dict[str, str]) -> bytes:
     root = etree.fromstring(_generator(info, entries, content, info.atom_url).atom_str())
+    # RFC 4287 wants an author on the feed or on every entry; the publisher is the site.
+    author = etree.Element(f"{{{ATOM}}}author")
+    etree.SubElement(author, f"{{{ATOM}}}name").text = info.title
+    root.find(f"{{{ATOM}}}updated").addnext(author)
     feed_links = [el for el in root if el.tag == f"{{{ATOM}}}link"]
     anchor = feed_links[-1]
     for lang, url in reversed(info.alternates):

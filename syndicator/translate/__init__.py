@@ -29,7 +29,10 @@ class Engine(Protocol):
         """Engine and model that serve src→tgt, e.g. ``argos:en_ru-1.9``; '' if none."""
 
     def translate(self, texts: list[str], src: str, tgt: str) -> list[str]:
-        """Translate a batch; raises TranslationError."""
+        """Translate a batch; raises TranslationError or ModelError."""
+
+    def refresh(self) -> None:
+        """Notice models installed or removed since the last cycle."""
 
 
 class Engines:
@@ -37,6 +40,10 @@ class Engines:
 
     def __init__(self, config: Config):
         self.chain: list[Engine] = [ArgosEngine(config.argos)]
+
+    def refresh(self) -> None:
+        for engine in self.chain:
+            engine.refresh()
 
     def for_pair(self, src: str, tgt: str) -> Engine | None:
         return next((e for e in self.chain if e.model_version(src, tgt)), None)
@@ -54,6 +61,7 @@ Progress = Callable[[str, int, int], None]  # (language, done, total)
 def translate_pending(store: Store, engines: Engines, config: Config, now: datetime,
                       progress: Progress | None = None) -> dict[str, int]:
     """Translate what changed; returns the number of items translated per language."""
+    engines.refresh()
     counts = {}
     for lang in config.targets:
         if lang == config.source_language:

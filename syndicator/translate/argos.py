@@ -64,11 +64,14 @@ class _Loaded:
         if not (model_dir / "model.bin").is_file():
             raise ModelError(f"argos package {package.path} has no model/model.bin")
         self.package = package
-        self.translator = ctranslate2.Translator(
-            str(model_dir), device="cpu", inter_threads=config.inter_threads,
-            intra_threads=config.intra_threads)
-        self.sp = sentencepiece.SentencePieceProcessor(
-            model_file=str(package.path / "sentencepiece.model"))
+        try:
+            self.translator = ctranslate2.Translator(
+                str(model_dir), device="cpu", inter_threads=config.inter_threads,
+                intra_threads=config.intra_threads)
+            self.sp = sentencepiece.SentencePieceProcessor(
+                model_file=str(package.path / "sentencepiece.model"))
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise ModelError(f"cannot load argos package {package.path}: {exc}") from None
 
 
 class ArgosEngine:
@@ -78,10 +81,21 @@ class ArgosEngine:
 
     def __init__(self, config: ArgosConfig):
         self.config = config
-        self._packages = {(p.from_code, p.to_code): p
-                          for p in installed_packages(config.packages_dir)}
-        self._loaded: dict[tuple[str, str], _Loaded] = {}
+        self._loaded: dict[Package, _Loaded] = {}
         self._lock = threading.Lock()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the installed packages (cheap), so `run` sees models installed later.
+
+        A loaded model stays loaded while its package is unchanged; a package
+        re-installed with another version is loaded afresh.
+        """
+        self._packages = {(p.from_code, p.to_code): p
+                          for p in installed_packages(self.config.packages_dir)}
+        with self._lock:
+            current = set(self._packages.values())
+            self._loaded = {p: m for p, m in self._loaded.items() if p in current}
 
     def route(self, src: str, tgt: str) -> list[Package] | None:
         """The packages that take ``src`` to ``tgt``: direct, or through English."""
@@ -105,12 +119,11 @@ class ArgosEngine:
         return texts
 
     def _model(self, package: Package) -> _Loaded:
-        key = (package.from_code, package.to_code)
         with self._lock:
-            if key not in self._loaded:
+            if package not in self._loaded:
                 log.info("loading argos package %s", package.name)
-                self._loaded[key] = _Loaded(package, self.config)
-            return self._loaded[key]
+                self._loaded[package] = _Loaded(package, self.config)
+            return self._loaded[package]
 
     def _translate_step(self, texts: list[str], package: Package) -> list[str]:
         model = self._model(package)

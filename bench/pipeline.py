@@ -1,0 +1,172 @@
+"""A full cold cycle over a 200-item feed vs translating the same text with translate_batch.
+
+The figure from the foundation issue: pulling, translating and publishing a
+source of 200 items takes no longer than 3x translating the same text directly
+with ctranslate2's translate_batch.
+
+(p) ``run_once`` with a fresh store and output folder: one RSS feed of 200
+    items served over HTTP on 127.0.0.1, the Marian-base-sized random package
+    (bench/marian.py) for en→ru, targets ["ru"]. The engine and its model are
+    created inside run_once, as in `syndicator once`; process start-up and
+    imports are not timed.
+(t) ctranslate2.Translator.translate_batch (model already loaded) over exactly
+    the sentences (p) translates: the unique title, summary and body segments
+    of the stored items (syndicator.translate.blocks.segments), split with
+    syndicator's splitter, pre-tokenized, max_batch_size=32, beam 4.
+
+Both decode the same number of tokens per sentence. Each item has a headline
+and a one-sentence body (its summary is the same text), so the run stays
+within ~5 minutes; longer bodies only add translation work to both sides.
+
+    python bench/pipeline.py [--runs 5] [--items 200] [--length N] [--profile]
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import random
+import tempfile
+import threading
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import common
+import marian
+from common import median, timed
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+
+
+def write_feed(folder: Path, n: int) -> None:
+    rng = random.Random(7)
+    stream = common.sentence_stream(seed=11)
+    entries = []
+    for i in range(n):
+        title, body = common.headline(next(stream), rng), next(stream)
+        link = f"https://csto.example.org/news/{i}.html"
+        date = format_datetime(NOW - timedelta(hours=3 * i + 1))
+        entries.append(f"<item><title>{escape(title)}</title><link>{link}</link>"
+                       f"<guid>{link}</guid><pubDate>{date}</pubDate>"
+                       f"<description>{escape(f'<p>{escape(body)}</p>')}</description>"
+                       f'<enclosure url="https://csto.example.org/img/{i}.jpg" length="1000"'
+                       f' type="image/jpeg"/></item>')
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "news.rss").write_text(
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        "<title>CSTO news</title><link>https://csto.example.org/</link>"
+        "<description>News</description>" + "".join(entries) + "</channel></rss>",
+        encoding="utf-8")
+
+
+class Quiet(SimpleHTTPRequestHandler):
+    extensions_map = {".rss": "application/rss+xml"}
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(folder: Path) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def make_config(root: Path, url: str, packages_dir: Path, items: int):
+    from syndicator.config import config_from_dict
+
+    return config_from_dict({
+        "site": {"title": "CSTO News", "base_url": "https://feeds.example.org/",
+                 "source_language": "en", "timezone": "Europe/Moscow"},
+        "languages": {"targets": ["ru"]},
+        "sources": [{"name": "csto-rss", "type": "feed", "url": url, "max_items": items}],
+        "translation": {"argos": {"packages_dir": str(packages_dir)}},
+        "translations": {"dir": str(Path(__file__).resolve().parents[1] / "translations")},
+        "output": {"dir": "feeds", "max_items": items},
+        "store": {"path": "var/syndicator.db"},
+    }, root / "config.toml")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--items", type=int, default=200)
+    parser.add_argument("--length", type=int, default=0,
+                        help="tokens decoded per sentence (default: the mean source length)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile one cold cycle with cProfile")
+    args = parser.parse_args()
+
+    import sentencepiece
+    from syndicator.cycle import run_once
+    from syndicator.store import open_store
+    from syndicator.translate.blocks import segments
+    from syndicator.translate.split import split_sentences
+
+    package = marian.cached_package()
+    work = Path(tempfile.mkdtemp(prefix="syndicator-bench-"))
+    write_feed(work / "site", args.items)
+    server = serve(work / "site")
+    url = f"http://127.0.0.1:{server.server_address[1]}/news.rss"
+    runs = iter(range(1000))
+
+    def cycle():
+        config = make_config(work / f"run{next(runs)}", url, package.parent, args.items)
+        report = run_once(config, now=NOW)
+        assert report.new == args.items and report.translated == {"ru": args.items} \
+            and not report.errors, report
+        return config
+
+    # The text (t) translates: what the cycle sends to the engine (unique segments).
+    probe = cycle()  # untimed: also warms imports and caches
+    items = open_store(probe.store_path).recent_items(args.items)
+    texts = sorted({seg.text for item in items for seg in segments(item)})
+    sentences = [s for text in texts for s in split_sentences(text, "en")]
+    sp = sentencepiece.SentencePieceProcessor(model_file=str(package / "sentencepiece.model"))
+    tokens = sp.encode(sentences, out_type=str)
+    mean_pieces = sum(map(len, tokens)) / len(tokens)
+    length = args.length or round(mean_pieces)
+
+    print(f"machine: {common.machine_note()}")
+    print(f"feed: {args.items} items -> {len(texts)} unique segments -> {len(sentences)} "
+          f"sentences, {mean_pieces:.1f} pieces each on average; every sentence decodes "
+          f"{length} tokens, beam 4")
+
+    with marian.fixed_decoding_length(length) as Translator:
+        load = timed(lambda: Translator(str(package / "model"), device="cpu"))
+        bare = Translator(str(package / "model"), device="cpu", inter_threads=1,
+                          intra_threads=0)
+        options = dict(beam_size=4, length_penalty=0.2, replace_unknowns=True,
+                       max_batch_size=32, batch_type="examples")
+        bare.translate_batch(tokens[:8], **options)  # warm-up
+        times = {"p": [], "t": []}
+        for r in range(args.runs):
+            jobs = {"p": cycle, "t": lambda: bare.translate_batch(tokens, **options)}
+            for key in ("pt" if r % 2 == 0 else "tp"):
+                times[key].append(timed(jobs[key]))
+            print(f"round {r + 1}: cycle {times['p'][-1]:6.2f} s, translate_batch "
+                  f"{times['t'][-1]:6.2f} s, ratio {times['p'][-1] / times['t'][-1]:.2f}",
+                  flush=True)
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.runcall(cycle)
+
+    ratio = median(p / t for p, t in zip(times["p"], times["t"]))
+    print(f"\nmedians of {args.runs} rounds:")
+    print(f"  (p) cold run_once, {args.items} items        {median(times['p']):7.2f} s")
+    print(f"  (t) translate_batch, same sentences     {median(times['t']):7.2f} s "
+          f"({len(sentences) / median(times['t']):.1f} sentences/s)")
+    print(f"  model load (part of p)                  {load:7.2f} s")
+    print(f"ratio (p)/(t) = {ratio:.2f}   target <= 3.0   {'MET' if ratio <= 3.0 else 'MISSED'}")
+    if args.profile:
+        print("\nprofile of one cold cycle (top 25 by cumulative time):")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()

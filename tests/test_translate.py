@@ -1,0 +1,139 @@
+"""Translation through the real argos engine (CTranslate2 + SentencePiece) on lexicon models."""
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timezone
+
+import pytest
+
+from syndicator.cycle import run_once
+from syndicator.errors import TranslationError
+from syndicator.models import SourceItem
+from syndicator.store import open_store
+from syndicator.testing.lexicon_model import build_lexicon_package
+from syndicator.translate import Engines, translate_pending
+from syndicator.translate.argos import ArgosEngine
+from syndicator.translate.packages import install_file
+from syndicator.translate.split import split_sentences
+
+from conftest import LEXICON, make_config
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+class Spy:
+    """Wraps the real engine and records what it was asked to translate."""
+
+    def __init__(self, engine):
+        self.engine, self.calls = engine, []
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+    def translate(self, texts, src, tgt):
+        self.calls.append((src, tgt, list(texts)))
+        return self.engine.translate(texts, src, tgt)
+
+
+def _item(guid, title, body="<p>The CSTO said.</p>"):
+    return SourceItem(source="s", guid=guid, url=f"https://x.org/{guid}", title=title,
+                      summary="", body=body, published=datetime(2024, 9, 5, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+def setup(tmp_path, lexicon_package):
+    config = make_config(tmp_path, languages={"targets": ["ru", "hy"]})
+    install_file(lexicon_package, config.argos.packages_dir)
+    store = open_store(config.store_path)
+    engines = Engines(config)
+    spy = Spy(engines.chain[0])
+    engines.chain[0] = spy
+    return config, store, engines, spy
+
+
+def test_items_are_translated_and_languages_without_engine_await(setup):
+    config, store, engines, spy = setup
+    store.upsert_items([_item("1", "Secretary General said")], NOW)
+    assert translate_pending(store, engines, config, NOW) == {"ru": 1, "hy": 0}
+    ru = store.translations_for("ru", ["s:1"])["s:1"]
+    assert (ru.status, ru.title, ru.body) == ("translated", "Генеральный секретарь заявил",
+                                             "<p>The ОДКБ заявил.</p>")
+    assert ru.engine == "argos:en_ru-1.0"
+    hy = store.translations_for("hy", ["s:1"])["s:1"]
+    assert hy.status == "awaiting" and "no engine translates en→hy" in hy.reason
+
+
+def test_nothing_is_translated_twice_and_edits_send_only_changed_segments(setup):
+    config, store, engines, spy = setup
+    store.upsert_items([_item("1", "Secretary General said",
+                              "<p>The CSTO said.</p><p>Second block.</p>")], NOW)
+    translate_pending(store, engines, config, NOW)
+    assert len(spy.calls) == 1
+    translate_pending(store, engines, config, NOW)
+    assert len(spy.calls) == 1  # nothing new: no engine call at all
+    store.upsert_items([_item("1", "Secretary General said",
+                              "<p>The CSTO said.</p><p>Edited block.</p>")], NOW)
+    store.upsert_items([_item("2", "Secretary General said")], NOW)  # same title as item 1
+    translate_pending(store, engines, config, NOW)
+    assert spy.calls[-1][2] == ["Edited block."]
+    assert store.translations_for("ru", ["s:2"])["s:2"].title == "Генеральный секретарь заявил"
+
+
+def test_pivot_through_english_when_no_direct_pair(tmp_path):
+    packages = tmp_path / "packages"
+    for src, tgt, lexicon in (("ky", "en", {"айтты": "said"}), ("en", "ru", {"said": "заявил"})):
+        install_file(build_lexicon_package(tmp_path / f"{src}{tgt}", lexicon, from_code=src,
+                                           to_code=tgt), packages)
+    config = make_config(tmp_path, translation={"argos": {"packages_dir": str(packages)}})
+    engine = ArgosEngine(config.argos)
+    assert engine.model_version("ky", "ru") == "argos:ky_en-1.0+en_ru-1.0"
+    assert engine.translate(["Министр айтты."], "ky", "ru") == ["Министр заявил."]
+    assert engine.route("ru", "ky") is None
+
+
+def test_a_missing_pair_raises_a_translation_error(tmp_path):
+    engine = ArgosEngine(make_config(tmp_path).argos)
+    with pytest.raises(TranslationError, match="no package for en→ru"):
+        engine.translate(["x"], "en", "ru")
+
+
+def test_an_engine_that_breaks_mid_run_marks_its_language_failed_and_others_publish(
+        tmp_path, lexicon_package):
+    from conftest import Site, SAMPLE_SITE, html_source
+
+    shutil.copytree(SAMPLE_SITE, tmp_path / "site")
+    site = Site(tmp_path / "site")
+    try:
+        ky = build_lexicon_package(tmp_path / "ky", {"said": "айтты"}, to_code="ky")
+        config = make_config(tmp_path, sources=[html_source(site)],
+                             languages={"targets": ["ru", "ky"]})
+        for package in (lexicon_package, ky):
+            install_file(package, config.argos.packages_dir)
+        engines = Engines(config)
+        # The model files vanish after the engine saw the package (a disk swap, a bad upgrade).
+        shutil.rmtree(config.argos.packages_dir / "translate-en_ru-1.0" / "model")
+        engines.refresh = lambda: None  # keep the stale view, as a long-running process would
+        report = run_once(config, engines=engines, now=NOW)
+    finally:
+        site.close()
+    assert report.translated == {"ru": 0, "ky": 6}
+    store = open_store(config.store_path)
+    failed = store.translations_for("ru", [i.id for i in store.recent_items(10)])
+    assert {t.status for t in failed.values()} == {"failed"}
+    assert "model/model.bin" in next(iter(failed.values())).reason
+    ru_feed = (config.output_dir / "ru" / "atom.xml").read_text()
+    assert ru_feed.count("<entry") == 6 and 'xml:lang="en"' in ru_feed
+    assert "CSTO Secretary General attends" in ru_feed  # the title is never an error text
+
+
+def test_sentence_splitting_is_offline_for_every_target_language():
+    text = "The CSTO met in Moscow on 5 Sept. 2024. Mr. Zas spoke! Did he? Yes."
+    assert split_sentences(text, "en") == ["The CSTO met in Moscow on 5 Sept. 2024.",
+                                           "Mr. Zas spoke!", "Did he?", "Yes."]
+    assert split_sentences("Министр выступил. Затем он уехал.", "be") == [
+        "Министр выступил.", "Затем он уехал."]
+    assert split_sentences("", "tg") == []
+
+
+def test_lexicon_fixture_is_the_documented_one():
+    assert LEXICON["said"] == "заявил"
