@@ -6,7 +6,6 @@ import platform
 import random
 import re
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -33,7 +32,17 @@ The Secretary General thanked the Kazakh side for the high level of organization
 CITIES = ["Moscow", "Minsk", "Yerevan", "Astana", "Bishkek", "Dushanbe", "Almaty", "Osh",
           "Gomel", "Kazan", "Novosibirsk", "Khujand", "Gyumri", "Brest"]
 COUNTRIES = ["Russia", "Belarus", "Armenia", "Kazakhstan", "Kyrgyzstan", "Tajikistan"]
-_SWAP = re.compile(r"\b(" + "|".join(CITIES + COUNTRIES) + r")\b")
+DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December"]
+LISTS = [CITIES, COUNTRIES, DAYS, MONTHS]
+_SWAP = re.compile(r"\b(" + "|".join(sum(LISTS, [])) + r")\b")
+LEAD_INS = ["", "", "On {day}, ", "Earlier this week, ", "In {city}, ", "Last {day}, ",
+            "According to the press service, ", "As reported earlier, ", "Meanwhile, "]
+ENDINGS = ["", "", "", "the statement said", "officials said", "the Secretariat reported",
+           "a spokesperson said", "the ministry said"]
+LOWER = {"The", "During", "According", "More", "Representatives", "Experts", "Issues",
+         "Participants", "They", "Within", "From", "On"}
 
 
 def seed_sentences() -> list[str]:
@@ -51,10 +60,22 @@ def seed_sentences() -> list[str]:
     return list(dict.fromkeys(found + BUILTIN_TEXT.strip().splitlines()))
 
 
-def _vary(sentence: str, rng: random.Random) -> str:
-    """Same shape, new details: other digits, other cities and countries."""
+def _details(sentence: str, rng: random.Random) -> str:
+    """Other digits, places, days and months."""
     sentence = re.sub(r"\d", lambda m: str(rng.randint(1, 9)), sentence)
-    return _SWAP.sub(lambda m: rng.choice(CITIES if m[1] in CITIES else COUNTRIES), sentence)
+    return _SWAP.sub(lambda m: rng.choice(next(x for x in LISTS if m[1] in x)), sentence)
+
+
+def _vary(sentence: str, rng: random.Random) -> str:
+    """Same shape, new details, and maybe a lead-in and an attribution."""
+    sentence = _details(sentence, rng)
+    lead = rng.choice(LEAD_INS).format(day=rng.choice(DAYS), city=rng.choice(CITIES))
+    if lead and sentence.split()[0] in LOWER:
+        sentence = sentence[0].lower() + sentence[1:]
+    ending = rng.choice(ENDINGS)
+    if ending:
+        sentence = sentence[:-1] + ", " + ending + "."
+    return lead + sentence
 
 
 def sentence_stream(seed: int = 2026):
@@ -72,9 +93,18 @@ def news_paragraphs(n: int = 50, per: int = 4, seed: int = 2026) -> list[str]:
     return [" ".join(next(stream) for _ in range(per)) for _ in range(n)]
 
 
-def headline(sentence: str, rng: random.Random) -> str:
-    words = sentence.rstrip(".").split()
-    return " ".join(words[:rng.randint(7, 11)]).rstrip(",;:")
+def headlines(n: int, seed: int = 2026) -> list[str]:
+    """Headlines: the first 6–10 words of a seed sentence, then a place or a day."""
+    rng = random.Random(seed)
+    pool = seed_sentences()
+    out = []
+    for _ in range(n):
+        words = _details(rng.choice(pool), rng).split()[:rng.randint(6, 10)]
+        tail = rng.choice([f"in {rng.choice(CITIES)}", f"on {rng.choice(DAYS)}",
+                           f"with {rng.choice(COUNTRIES)}", f"in {rng.choice(MONTHS)}"])
+        text = " ".join(words).rstrip(",;:") + " " + tail
+        out.append(text[0].upper() + text[1:])
+    return out
 
 
 def machine_note() -> str:
@@ -100,8 +130,3 @@ def timed(fn) -> float:
 
 def median(values) -> float:
     return statistics.median(values)
-
-
-def say(*args) -> None:
-    print(*args, flush=True)
-    sys.stdout.flush()

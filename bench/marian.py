@@ -73,16 +73,24 @@ def fixed_decoding_length(length: int):
     ctranslate2.Translator is replaced by a subclass whose translate_batch adds
     min/max_decoding_length; argostranslate and syndicator both look the class
     up as ``ctranslate2.Translator`` when they load a model, so both get it.
+    The yielded class has two knobs: ``length`` (may be changed later) and
+    ``recorded`` (set it to a list to collect every batch of source tokens).
     """
     import ctranslate2
 
     original = ctranslate2.Translator
 
     class FixedLength(original):
+        recorded: list | None = None
+
         def translate_batch(self, source, *args, **kwargs):
-            kwargs.update(min_decoding_length=length, max_decoding_length=length)
+            if FixedLength.recorded is not None:
+                FixedLength.recorded.extend(source)
+            kwargs.update(min_decoding_length=FixedLength.length,
+                          max_decoding_length=FixedLength.length)
             return super().translate_batch(source, *args, **kwargs)
 
+    FixedLength.length = length
     ctranslate2.Translator = FixedLength
     try:
         yield FixedLength

@@ -82,6 +82,37 @@ def run(obj: _Context) -> None:
 
 
 @main.command()
+@click.option("--refresh", is_flag=True,
+              help="Re-translate already translated items (after a model or glossary change).")
+@click.option("--lang", default=None, help="Only this target language.")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Only items published on or after this date (YYYY-MM-DD).")
+@click.pass_obj
+def translate(obj: _Context, refresh: bool, lang: str | None, since) -> None:
+    """Translate pending items and publish, without fetching.
+
+    With --refresh, translations are redone; the translation memory still
+    answers every segment whose model and glossary entries did not change.
+    """
+    from datetime import datetime, timezone
+
+    from .cycle import retranslate, store_lock
+
+    try:
+        config = obj.config
+        if lang and lang not in config.targets:
+            raise ConfigError(str(config.path), [f"--lang {lang}: not in languages.targets"])
+        with store_lock(config.store_path):
+            marked, counts = retranslate(config, refresh=refresh, lang=lang,
+                                         since=since.replace(tzinfo=timezone.utc) if since
+                                         else None, now=datetime.now(timezone.utc))
+    except SyndicatorError as exc:
+        _fail(exc)
+    click.echo(f"{marked} translation(s) marked for refresh; translated: "
+               + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def status(obj: _Context, as_json: bool) -> None:

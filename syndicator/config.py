@@ -71,6 +71,48 @@ def _positive(value: float) -> str | None:
     return None if value > 0 else f"{value!r} must be greater than 0"
 
 
+ENGINES = ("argos", "nllb", "apertium")
+
+
+def parse_route(spec: str) -> list[tuple[str, str | None]]:
+    """``"argos@ru > apertium"`` → [("argos", "ru"), ("apertium", None)].
+
+    Each hop names an engine and, except the last, the language it translates
+    into; the last hop translates into the target language.
+    """
+    hops = []
+    parts = [p.strip() for p in spec.split(">")]
+    for n, part in enumerate(parts):
+        engine, _, lang = part.partition("@")
+        if engine not in ENGINES:
+            raise ValueError(f"{spec!r}: unknown engine {engine!r} (known: {', '.join(ENGINES)})")
+        last = n == len(parts) - 1
+        if last == bool(lang):
+            raise ValueError(f"{spec!r}: every hop but the last needs '@language', "
+                             "the last takes none")
+        hops.append((engine, lang or None))
+    return hops
+
+
+def _routes(value: list) -> str | None:
+    for spec in value:
+        try:
+            parse_route(spec)
+        except (ValueError, AttributeError) as exc:
+            return str(exc)
+    return None
+
+
+def _chains(value: dict) -> str | None:
+    for lang, routes in value.items():
+        problem = _language(lang) or (None if isinstance(routes, list) else
+                                      f"{lang}: expected an array of routes")
+        problem = problem or _routes(routes)
+        if problem:
+            return f"{lang}: {problem}"
+    return None
+
+
 def _choice(*choices: str) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
         return None if value in choices else f"{value!r} is not one of {', '.join(choices)}"
@@ -136,6 +178,26 @@ SCHEMA: dict[str, Any] = {
     },
     "sources": ArrayOf(_SOURCE, "Where news comes from; one [[sources]] table per source."),
     "translation": {
+        "chain": Key(list, ["nllb", "argos", "argos@ru > apertium"],
+                     "Engines to try, in order, for every target language; the first that "
+                     "serves the language is used. A route may pivot: 'argos@ru > apertium' "
+                     "is argos into Russian, then apertium into the target.", _routes),
+        "chains": Key(dict, {}, "Per-language chains that replace `chain`, e.g. "
+                      "{ be = ['nllb', 'argos@ru > apertium'] }.", _chains),
+        "glossary": Key(str, "translations/glossary.toml", "Forced translations and "
+                        "do-not-translate terms (relative to config.toml)."),
+        "nllb": {
+            "model_dir": Key(str, "", "A CTranslate2 NLLB-200 model folder ('' = no NLLB); "
+                             "see the README for converting one."),
+            "beam_size": Key(int, 4, "Beam size.", _positive),
+            "max_batch_size": Key(int, 32, "Sentences per CTranslate2 batch.", _positive),
+            "inter_threads": Key(int, 1, "CTranslate2 inter_threads.", _positive),
+            "intra_threads": Key(int, 0, "CTranslate2 intra_threads (0 = all cores)."),
+        },
+        "apertium": {
+            "command": Key(str, "apertium", "The apertium program."),
+            "timeout": Key(str, "120s", "Longest one apertium batch may take.", _duration),
+        },
         "argos": {
             "packages_dir": Key(str, "var/argos-packages", "Where argos packages are installed "
                                 "and read (relative to config.toml)."),
@@ -172,7 +234,8 @@ SCHEMA: dict[str, Any] = {
 
 
 def _type_name(t: type | tuple[type, ...]) -> str:
-    names = {str: "string", int: "integer", float: "float", bool: "boolean", list: "array"}
+    names = {str: "string", int: "integer", float: "float", bool: "boolean", list: "array",
+             dict: "table"}
     return " or ".join(names[x] for x in (t if isinstance(t, tuple) else (t,)))
 
 
@@ -255,6 +318,28 @@ class ArgosConfig:
 
 
 @dataclass(frozen=True)
+class NllbConfig:
+    model_dir: Path | None
+    beam_size: int
+    max_batch_size: int
+    inter_threads: int
+    intra_threads: int
+
+
+@dataclass(frozen=True)
+class TranslationConfig:
+    chain: tuple[str, ...]
+    chains: dict  # language -> tuple of routes
+    glossary: Path
+    nllb: NllbConfig
+    apertium_command: str
+    apertium_timeout: float
+
+    def routes(self, lang: str) -> tuple[str, ...]:
+        return tuple(self.chains.get(lang, self.chain))
+
+
+@dataclass(frozen=True)
 class HttpConfig:
     timeout: float
     max_bytes: int
@@ -273,6 +358,7 @@ class Config:
     targets: tuple[str, ...]
     sources: tuple[SourceConfig, ...]
     argos: ArgosConfig
+    translation: TranslationConfig
     translations_dir: Path
     output_dir: Path
     max_items: int
@@ -318,6 +404,7 @@ def config_from_dict(data: dict, path: Path) -> Config:
 def _build(raw: dict, path: Path) -> Config:
     root = path.resolve().parent
     site, argos, http = raw["site"], raw["translation"]["argos"], raw["http"]
+    tr, nllb = raw["translation"], raw["translation"]["nllb"]
     base_url = site["base_url"] if site["base_url"].endswith("/") else site["base_url"] + "/"
     sources = tuple(
         SourceConfig(
@@ -335,6 +422,13 @@ def _build(raw: dict, path: Path) -> Config:
         targets=tuple(raw["languages"]["targets"]), sources=sources,
         argos=ArgosConfig(packages_dir=root / argos["packages_dir"],
                           **{k: v for k, v in argos.items() if k != "packages_dir"}),
+        translation=TranslationConfig(
+            chain=tuple(tr["chain"]), chains={k: tuple(v) for k, v in tr["chains"].items()},
+            glossary=root / tr["glossary"],
+            nllb=NllbConfig(model_dir=(root / nllb["model_dir"]) if nllb["model_dir"] else None,
+                            **{k: v for k, v in nllb.items() if k != "model_dir"}),
+            apertium_command=tr["apertium"]["command"],
+            apertium_timeout=parse_duration(tr["apertium"]["timeout"])),
         translations_dir=root / raw["translations"]["dir"],
         output_dir=root / raw["output"]["dir"], max_items=raw["output"]["max_items"],
         store_path=root / raw["store"]["path"],

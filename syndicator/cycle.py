@@ -52,6 +52,16 @@ def run_once(config: Config, store: Store | None = None, engines: Engines | None
     return report
 
 
+def retranslate(config: Config, *, refresh: bool, lang: str | None, since: datetime | None,
+                now: datetime) -> tuple[int, dict[str, int]]:
+    """``syndicator translate``: (optionally) mark translations stale, translate, publish."""
+    store = open_store(config.store_path)
+    marked = store.mark_stale(lang, since) if refresh else 0
+    counts = translate_pending(store, Engines(config), config, now)
+    publish_all(store, config, now)
+    return marked, counts
+
+
 def fetch_sources(config: Config, store: Store, only: list[SourceConfig] | None,
                   now: datetime, progress: Progress) -> list[SourceResult]:
     chosen = [s for s in (only if only is not None else config.sources) if s.enabled]

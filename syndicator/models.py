@@ -75,11 +75,13 @@ class Segment:
     field: str  # "title" | "summary" | "body"
     block: int
     text: str
+    part: int = 0  # a block's own text is part 0; its <br> parts and inline elements follow
 
     @property
     def key(self) -> str:
         """The segment's stable key (the msgctxt of the translators' catalog)."""
-        return f"{self.item_id}#{self.field}[{self.block}]"
+        suffix = f".{self.part}" if self.part else ""
+        return f"{self.item_id}#{self.field}[{self.block}{suffix}]"
 
 
 @dataclass(frozen=True)

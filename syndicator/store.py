@@ -164,6 +164,20 @@ class Store:
                     status=tr.status, title=tr.title, summary=tr.summary, body=tr.body,
                     engine=tr.engine, reason=tr.reason, changed=iso(now)))
 
+    def mark_stale(self, lang: str | None = None, since: datetime | None = None) -> int:
+        """Mark translations for re-translation (``translate --refresh``); returns how many.
+
+        Memory entries stay: only segments whose key changed (model, glossary) miss.
+        """
+        query = translations.update().where(translations.c.status == "translated")
+        if lang:
+            query = query.where(translations.c.lang == lang)
+        if since:
+            query = query.where(translations.c.item_id.in_(
+                sa.select(items.c.id).where(items.c.published >= iso(since))))
+        with self.engine.begin() as conn:
+            return conn.execute(query.values(status="stale")).rowcount
+
     def translations_for(self, lang: str, item_ids: list[str]) -> dict[str, Translation]:
         query = sa.select(translations).where(
             translations.c.lang == lang, translations.c.item_id.in_(item_ids))

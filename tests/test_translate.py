@@ -46,8 +46,8 @@ def setup(tmp_path, lexicon_package):
     install_file(lexicon_package, config.argos.packages_dir)
     store = open_store(config.store_path)
     engines = Engines(config)
-    spy = Spy(engines.chain[0])
-    engines.chain[0] = spy
+    spy = Spy(engines.engine("argos"))
+    engines._engines["argos"] = spy
     return config, store, engines, spy
 
 
@@ -137,3 +137,64 @@ def test_sentence_splitting_is_offline_for_every_target_language():
 
 def test_lexicon_fixture_is_the_documented_one():
     assert LEXICON["said"] == "заявил"
+
+
+def _with_glossary(tmp_path, lexicon_package, glossary: str):
+    path = tmp_path / "glossary.toml"
+    path.write_text(glossary, encoding="utf-8")
+    config = make_config(tmp_path, languages={"targets": ["ru"]},
+                         translation={"argos": {"packages_dir": "argos-packages"},
+                                      "glossary": str(path), "chain": ["argos"]})
+    install_file(lexicon_package, config.argos.packages_dir)
+    return config, path
+
+
+GLOSSARY = '''
+[terms."Secretariat"]
+ru = "Секретариат"
+[keep]
+terms = ["Secretary General"]
+'''
+
+
+def test_glossary_forces_terms_and_keeps_names_through_the_real_engine(tmp_path, lexicon_package):
+    config, _ = _with_glossary(tmp_path, lexicon_package, GLOSSARY)
+    store = open_store(config.store_path)
+    store.upsert_items([_item("1", "The Secretariat said",
+                              "<p>The Secretary General said.</p>")], NOW)
+    translate_pending(store, Engines(config), config, NOW)
+    ru = store.translations_for("ru", ["s:1"])["s:1"]
+    # "Secretary General" is kept; without the glossary the lexicon model would translate it.
+    assert ru.title == "The Секретариат заявил"
+    assert ru.body == "<p>The Secretary General заявил.</p>"
+
+
+def test_changing_the_glossary_retranslates_only_the_affected_segments(tmp_path, lexicon_package):
+    from syndicator.cycle import retranslate
+
+    config, path = _with_glossary(tmp_path, lexicon_package, GLOSSARY)
+    store = open_store(config.store_path)
+    store.upsert_items([_item("1", "The Secretariat said", "<p>Nothing to see.</p>"),
+                        _item("2", "Plain title", "<p>The CSTO said.</p>")], NOW)
+    translate_pending(store, Engines(config), config, NOW)
+    path.write_text(GLOSSARY.replace('ru = "Секретариат"', 'ru = "Секретариатом"'),
+                    encoding="utf-8")
+    spy_calls = []
+    import syndicator.cycle as cycle
+
+    class SpyEngines(Engines):
+        def engine(self, name):
+            real = super().engine(name)
+            spy = Spy(real)
+            spy.calls = spy_calls
+            return spy
+
+    original = cycle.Engines
+    cycle.Engines = SpyEngines
+    try:
+        marked, counts = retranslate(config, refresh=True, lang=None, since=None, now=NOW)
+    finally:
+        cycle.Engines = original
+    assert marked == 2 and counts == {"ru": 2}
+    assert [texts for _, _, texts in spy_calls] == [["The ⟦T0⟧ said"]]
+    assert store.translations_for("ru", ["s:1"])["s:1"].title == "The Секретариатом заявил"

@@ -1,12 +1,14 @@
-"""Publishing stage: per language, the newest items as RSS, Atom and an HTML page.
+"""Publishing stage: per language, the newest items as RSS, Atom, JSON Feed and HTML.
 
-Everything for a language is gathered first (items, translations, GUIDs),
-then rendered, then written atomically and only where the bytes changed.
+Everything is gathered first (items, translations, GUIDs for every
+language, so entries can link their translations), then rendered, then
+written atomically and only where the bytes changed.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,28 +21,33 @@ from ..config import Config
 from ..models import Entry, Item, Translation
 from ..store import Store
 from . import feeds, i18n
+from .jsonfeed import jsonfeed
+from .opml import opml
 from .write import write_if_changed
 
 log = logging.getLogger(__name__)
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("syndicator", "templates"),
-    autoescape=True, trim_blocks=False, keep_trailing_newline=True)
+    autoescape=True, keep_trailing_newline=True)
+
+
+@dataclass(frozen=True)
+class Edition:
+    """One language's feed: what it says about itself and its entries."""
+    info: feeds.FeedInfo
+    ui: i18n.UI
+    entries: list[Entry]
 
 
 def publish_all(store: Store, config: Config, now: datetime) -> list[Path]:
     """Write every language's documents; returns the files that changed."""
     items = store.recent_items(config.max_items)
-    written = []
-    for lang in config.languages:
-        entries = _entries(store, config, lang, items)
-        for path, data in _documents(config, lang, entries, now).items():
-            if write_if_changed(path, data):
-                written.append(path)
-    languages_page = _templates.get_template("languages.html").render(
-        source_lang=config.source_language, title=config.title,
-        languages=_language_links(config, "index.html"))
-    if write_if_changed(config.output_dir / "index.html", languages_page.encode()):
-        written.append(config.output_dir / "index.html")
+    editions = {lang: _edition(store, config, lang, items) for lang in config.languages}
+    documents: dict[Path, bytes] = {}
+    for lang, edition in editions.items():
+        documents.update(_documents(config, edition, _alternates(config, editions, lang)))
+    documents.update(_index_documents(config, editions))
+    written = [path for path, data in documents.items() if write_if_changed(path, data)]
     for path in written:
         log.info("wrote %s", path)
     return written
@@ -53,14 +60,35 @@ def make_guid(base_url: str, lang: str, item: Item) -> str:
     return f"tag:{host},{item.published:%Y-%m-%d}:{lang}/{digest}"
 
 
-def _entries(store: Store, config: Config, lang: str, items: list[Item]) -> list[Entry]:
+def anchor(item: Item) -> str:
+    """The id of an item's <article> on every language's index.html."""
+    return "item-" + hashlib.sha256(item.id.encode()).hexdigest()[:12]
+
+
+def url(config: Config, lang: str, name: str) -> str:
+    return f"{config.base_url}{lang}/{name}"
+
+
+def _edition(store: Store, config: Config, lang: str, items: list[Item]) -> Edition:
     by_id = {item.id: item for item in items}
     guids = store.guids_for(lang, list(by_id),
                             lambda item_id: make_guid(config.base_url, lang, by_id[item_id]))
     translated = ({} if lang == config.source_language
                   else store.translations_for(lang, list(by_id)))
-    return [_entry(config, lang, item, guids[item.id], translated.get(item.id))
-            for item in items]
+    entries = [_entry(config, lang, item, guids[item.id], translated.get(item.id))
+               for item in items]
+    ui = i18n.UI(config.translations_dir, lang, config.title)
+    info = feeds.FeedInfo(
+        lang=lang, title=ui.title, description=ui.description,
+        home=url(config, lang, "index.html"), rss_url=url(config, lang, "rss.xml"),
+        atom_url=url(config, lang, "atom.xml"),
+        # An empty feed has no item dates: it is dated at the epoch, never "now",
+        # so rebuilding it changes no byte.
+        updated=feeds.feed_updated(entries, datetime.fromtimestamp(0, items[0].updated.tzinfo)
+                                   if items else datetime(1970, 1, 1).astimezone()),
+        alternates=tuple((other, url(config, other, "atom.xml"))
+                         for other in config.languages if other != lang))
+    return Edition(info, ui, entries)
 
 
 def _entry(config: Config, lang: str, item: Item, guid: str, tr: Translation | None) -> Entry:
@@ -71,9 +99,23 @@ def _entry(config: Config, lang: str, item: Item, guid: str, tr: Translation | N
                      tr.engine)
     # No usable translation: publish the source text, labelled with the *source*
     # language, and say it awaits translation. Never dropped, never mislabelled.
-    status = tr.status if tr else "awaiting"
+    status = tr.status if tr and tr.status == "failed" else "awaiting"
     return Entry(item, lang, config.source_language, status, guid, item.title, item.summary,
                  item.body)
+
+
+def _alternates(config: Config, editions: dict[str, Edition], lang: str) -> dict[str, list]:
+    """Per entry GUID in ``lang``: its versions in the other languages."""
+    guids = {other: {e.item.id: e.guid for e in ed.entries} for other, ed in editions.items()}
+    links = {}
+    for entry in editions[lang].entries:
+        links[entry.guid] = [
+            {"language": other,
+             "url": entry.item.url if other == config.source_language
+             else f"{url(config, other, 'index.html')}#{anchor(entry.item)}",
+             "id": guids[other][entry.item.id]}
+            for other in config.languages if other != lang]
+    return links
 
 
 def _content(entry: Entry, ui: i18n.UI, date_line: str) -> str:
@@ -90,35 +132,38 @@ def _content(entry: Entry, ui: i18n.UI, date_line: str) -> str:
     return "\n".join(parts)
 
 
-def _url(config: Config, lang: str, name: str) -> str:
-    return f"{config.base_url}{lang}/{name}"
-
-
 def _language_links(config: Config, name: str) -> list[tuple[str, str, str]]:
-    return [(lang, _url(config, lang, name), i18n.language_name(lang))
+    return [(lang, url(config, lang, name), i18n.language_name(lang))
             for lang in config.languages]
 
 
-def _documents(config: Config, lang: str, entries: list[Entry], now: datetime
+def _documents(config: Config, edition: Edition, alternates: dict[str, list]
                ) -> dict[Path, bytes]:
-    ui = i18n.UI(config.translations_dir, lang, config.title)
-    info = feeds.FeedInfo(
-        lang=lang, title=ui.title, description=ui.description,
-        home=_url(config, lang, "index.html"), rss_url=_url(config, lang, "rss.xml"),
-        atom_url=_url(config, lang, "atom.xml"),
-        # An empty feed has no item dates; its date is fixed at the epoch of its
-        # first build rather than "now", so rebuilding changes no byte.
-        updated=feeds.feed_updated(entries, datetime.fromtimestamp(0, now.tzinfo)),
-        alternates=tuple((other, _url(config, other, "atom.xml"))
-                         for other in config.languages if other != lang))
+    info, lang, entries = edition.info, edition.info.lang, edition.entries
     dates = {e.guid: i18n.date_line(e.item.published, lang, config.timezone) for e in entries}
-    content = {e.guid: _content(e, ui, dates[e.guid]) for e in entries}
+    content = {e.guid: _content(e, edition.ui, dates[e.guid]) for e in entries}
+    entry_links = {guid: [(a["language"], a["url"]) for a in links]
+                   for guid, links in alternates.items()}
     page = _templates.get_template("index.html").render(
-        lang=lang, direction=Locale.parse(lang).text_direction, info=info, ui=ui,
-        strings=i18n, entries=entries, dates=dates,
+        lang=lang, direction=Locale.parse(lang).text_direction, info=info, ui=edition.ui,
+        strings=i18n, entries=entries, dates=dates, anchor=anchor,
+        json_url=url(config, lang, "feed.json"),
         languages=_language_links(config, "index.html"),
         pages=[(o, u) for o, u, _ in _language_links(config, "index.html") if o != lang])
     folder = config.output_dir / lang
     return {folder / "rss.xml": feeds.rss(info, entries, content),
-            folder / "atom.xml": feeds.atom(info, entries, content),
+            folder / "atom.xml": feeds.atom(info, entries, content, entry_links),
+            folder / "feed.json": jsonfeed(info, entries, content, alternates,
+                                           url(config, lang, "feed.json")),
             folder / "index.html": page.encode()}
+
+
+def _index_documents(config: Config, editions: dict[str, Edition]) -> dict[Path, bytes]:
+    languages_page = _templates.get_template("languages.html").render(
+        source_lang=config.source_language, title=config.title,
+        languages=_language_links(config, "index.html"))
+    listing = [{"lang": lang, "title": ed.info.title, "description": ed.info.description,
+                "rss_url": ed.info.rss_url, "home": ed.info.home}
+               for lang, ed in editions.items()]
+    return {config.output_dir / "index.html": languages_page.encode(),
+            config.output_dir / "index.opml": opml(config.title, listing)}

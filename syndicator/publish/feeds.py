@@ -86,7 +86,9 @@ def rss(info: FeedInfo, entries: list[Entry], content: dict[str, str]) -> bytes:
     return _serialise(root)
 
 
-def atom(info: FeedInfo, entries: list[Entry], content: dict[str, str]) -> bytes:
+def atom(info: FeedInfo, entries: list[Entry], content: dict[str, str],
+         entry_links: dict[str, list[tuple[str, str]]]) -> bytes:
+    """``entry_links[guid]``: (language, url) of the entry's other language versions."""
     root = etree.fromstring(_generator(info, entries, content, info.atom_url).atom_str())
     # RFC 4287 wants an author on the feed or on every entry; the publisher is the site.
     author = etree.Element(f"{{{ATOM}}}author")
@@ -100,7 +102,11 @@ def atom(info: FeedInfo, entries: list[Entry], content: dict[str, str]) -> bytes
         for link in element.findall(f"{{{ATOM}}}link"):
             element.remove(link)  # feedgen dropped their rel/type; rebuilt below
         title = element.find(f"{{{ATOM}}}title")
-        title.addnext(_link("alternate", entry.item.url, "text/html"))
+        for lang, href in reversed(entry_links.get(entry.guid, [])):
+            if href != entry.item.url:
+                title.addnext(_link("alternate", href, "text/html", hreflang=lang))
+        title.addnext(_link("alternate", entry.item.url, "text/html",
+                            hreflang=_source_lang(entry, entry_links)))
         image = entry.item.image
         if image and image.type:
             title.addnext(_link("enclosure", image.url, image.type,
@@ -108,6 +114,14 @@ def atom(info: FeedInfo, entries: list[Entry], content: dict[str, str]) -> bytes
         if entry.text_lang != info.lang:
             element.set(XML_LANG, entry.text_lang)
     return _serialise(root)
+
+
+def _source_lang(entry: Entry, entry_links: dict[str, list[tuple[str, str]]]) -> str:
+    """The language of the original article: the one whose version links to it."""
+    for lang, href in entry_links.get(entry.guid, []):
+        if href == entry.item.url:
+            return lang
+    return entry.lang  # this feed is in the source language
 
 
 def _link(rel: str, href: str, type_: str, **extra: str | None) -> etree._Element:

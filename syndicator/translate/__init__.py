@@ -1,9 +1,10 @@
 """Translation stage: bring every recent item up to date in every target language.
 
 Per language: plan the segments of the items that need it, take what the
-translation memory already has, send the rest to the engine in one batch,
-and store one ``Translation`` per item: ``translated``, ``awaiting`` (no
-engine serves the language) or ``failed`` (with the reason; retried next cycle).
+translation memory already has, send the rest through the first route of the
+language's chain that can serve it (one batch per route), and store one
+``Translation`` per item: ``translated``, ``awaiting`` (no route serves the
+language) or ``failed`` (with the reason; retried next cycle).
 """
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ import logging
 from datetime import datetime
 from typing import Callable, Protocol
 
-from ..config import Config
+from ..config import Config, parse_route
 from ..errors import ModelError, TranslationError
 from ..models import Item, Segment, Translation
 from ..store import Store
-from .argos import ArgosEngine
 from .blocks import render_body, segments
+from .glossary import Glossary, load_glossary
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +36,76 @@ class Engine(Protocol):
         """Notice models installed or removed since the last cycle."""
 
 
+class Route:
+    """One entry of a chain: one engine, or several hops through pivot languages."""
+
+    def __init__(self, spec: str, hops: list[tuple[Engine, str | None]]):
+        self.spec, self.hops = spec, hops
+        self.name = "+".join(engine.name for engine, _ in hops)
+
+    def _steps(self, src: str, tgt: str) -> list[tuple[Engine, str, str]]:
+        steps, current = [], src
+        for engine, to in self.hops:
+            steps.append((engine, current, to or tgt))
+            current = to or tgt
+        return steps
+
+    def model_version(self, src: str, tgt: str) -> str:
+        versions = [e.model_version(a, b) for e, a, b in self._steps(src, tgt)]
+        return " > ".join(versions) if all(versions) else ""
+
+    def translate(self, texts: list[str], src: str, tgt: str) -> list[str]:
+        for engine, a, b in self._steps(src, tgt):
+            texts = engine.translate(texts, a, b)
+        return texts
+
+
 class Engines:
     """The engines of one process; models load once and serve every cycle."""
 
     def __init__(self, config: Config):
-        self.chain: list[Engine] = [ArgosEngine(config.argos)]
+        self.config = config
+        self._engines: dict[str, Engine] = {}
+        self.glossary = load_glossary(config.translation.glossary)
+
+    def engine(self, name: str) -> Engine:
+        if name not in self._engines:
+            self._engines[name] = _make_engine(name, self.config)
+        return self._engines[name]
 
     def refresh(self) -> None:
-        for engine in self.chain:
+        for engine in self._engines.values():
             engine.refresh()
 
-    def for_pair(self, src: str, tgt: str) -> Engine | None:
-        return next((e for e in self.chain if e.model_version(src, tgt)), None)
+    def route(self, spec: str) -> Route:
+        return Route(spec, [(self.engine(name), to) for name, to in parse_route(spec)])
+
+    def for_pair(self, src: str, tgt: str) -> Route | None:
+        """The first route of ``tgt``'s chain that serves src→tgt."""
+        for spec in self.config.translation.routes(tgt):
+            route = self.route(spec)
+            if route.model_version(src, tgt):
+                return route
+        return None
+
+
+def _make_engine(name: str, config: Config) -> Engine:
+    # Imported here so that a machine without, say, apertium never loads its module.
+    if name == "argos":
+        from .argos import ArgosEngine
+        return ArgosEngine(config.argos)
+    if name == "nllb":
+        from .nllb import NllbEngine
+        nllb = config.translation.nllb
+        return NllbEngine(nllb.model_dir, beam_size=nllb.beam_size,
+                          max_batch_size=nllb.max_batch_size,
+                          inter_threads=nllb.inter_threads, intra_threads=nllb.intra_threads)
+    if name == "apertium":
+        from .apertium import ApertiumEngine
+        return ApertiumEngine(command=config.translation.apertium_command,
+                              timeout=config.translation.apertium_timeout,
+                              workdir=config.store_path.parent / "apertium")
+    raise ValueError(f"unknown engine {name!r}")
 
 
 def memory_key(text: str, src: str, tgt: str, version: str, glossary: str = "") -> str:
@@ -76,19 +135,21 @@ def _translate_language(store: Store, engines: Engines, src: str, lang: str,
                         items: list[Item], now: datetime, progress: Progress | None) -> int:
     if not items:
         return 0
-    engine = engines.for_pair(src, lang)
-    if engine is None:
+    route = engines.for_pair(src, lang)
+    if route is None:
         _mark_awaiting(store, src, lang, items, now)
         return 0
-    version = engine.model_version(src, lang)
+    version = route.model_version(src, lang)
     plan = [(item, segments(item)) for item in items]
-    keys = {seg.text: memory_key(seg.text, src, lang, version) for _, segs in plan for seg in segs}
+    texts = sorted({seg.text for _, segs in plan for seg in segs})
+    keys = {t: memory_key(t, src, lang, version, engines.glossary.version_for(t, lang))
+            for t in texts}
     known = store.memory_get(sorted(set(keys.values())))
-    missing = sorted({text for text, key in keys.items() if key not in known})
+    missing = [t for t in texts if keys[t] not in known]
     if progress:
         progress(lang, 0, len(missing))
     try:
-        outputs = engine.translate(missing, src, lang) if missing else []
+        outputs = _engine_call(route, engines.glossary, missing, src, lang)
     except (TranslationError, ModelError) as exc:
         log.error("translation %s→%s failed for %d item(s): %s", src, lang, len(items), exc)
         store.save_translations([Translation(i.id, lang, i.content_hash, "failed",
@@ -106,6 +167,17 @@ def _translate_language(store: Store, engines: Engines, src: str, lang: str,
     return sum(t.status == "translated" for t in done)
 
 
+def _engine_call(route: Route, glossary: Glossary, texts: list[str], src: str,
+                 lang: str) -> list[str]:
+    if not texts:
+        return []
+    protected = [glossary.protect(t, lang) for t in texts]
+    outputs = route.translate([p.text for p in protected], src, lang)
+    if len(outputs) != len(texts):
+        raise TranslationError(f"{route.spec} returned {len(outputs)} texts for {len(texts)}")
+    return [glossary.restore(out, p) for out, p in zip(outputs, protected)]
+
+
 def _assemble(item: Item, segs: list[Segment], lang: str, version: str,
               texts: dict[str, str | None]) -> Translation:
     empty = [s.key for s in segs if not texts[s.text]]
@@ -113,11 +185,10 @@ def _assemble(item: Item, segs: list[Segment], lang: str, version: str,
         # Never publish an empty translation: the item is retried next cycle.
         return Translation(item.id, lang, item.content_hash, "failed", engine=version,
                            reason=f"the engine returned empty text for {', '.join(empty)}")
-    by_field = {(s.field, s.block): texts[s.text] for s in segs}
-    body = render_body(item.body, {b: t for (f, b), t in by_field.items() if f == "body"})
-    return Translation(item.id, lang, item.content_hash, "translated",
-                       title=by_field[("title", 0)], summary=by_field.get(("summary", 0), ""),
-                       body=body, engine=version)
+    by_field = {s.field: texts[s.text] for s in segs if s.field != "body"}
+    body = render_body(item.body, {s.text: texts[s.text] for s in segs if s.field == "body"})
+    return Translation(item.id, lang, item.content_hash, "translated", title=by_field["title"],
+                       summary=by_field.get("summary", ""), body=body, engine=version)
 
 
 def _mark_awaiting(store: Store, src: str, lang: str, items: list[Item], now: datetime) -> None:

@@ -1,0 +1,49 @@
+"""JSON Feed 1.1 for one language (https://jsonfeed.org/version/1.1)."""
+from __future__ import annotations
+
+import json
+
+from ..models import Entry
+from .feeds import FeedInfo
+
+
+def jsonfeed(info: FeedInfo, entries: list[Entry], content: dict[str, str],
+             alternates: dict[str, list[dict]], feed_url: str) -> bytes:
+    """``alternates[guid]`` lists the entry's other language versions (``_syndicator``)."""
+    document = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": info.title,
+        "home_page_url": info.home,
+        "feed_url": feed_url,
+        "description": info.description,
+        "language": info.lang,
+        "authors": [{"name": info.title}],
+        "items": [_item(e, content[e.guid], alternates.get(e.guid, [])) for e in entries],
+    }
+    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode()
+
+
+def _item(entry: Entry, html: str, alternates: list[dict]) -> dict:
+    item = {
+        "id": entry.guid,
+        "url": entry.item.url,
+        "title": entry.title,
+        "content_html": html,
+        "date_published": entry.item.published.isoformat(),
+        "date_modified": entry.item.updated.isoformat(),
+        "language": entry.text_lang,
+    }
+    if entry.summary:
+        item["summary"] = entry.summary
+    if entry.item.categories:
+        item["tags"] = list(entry.item.categories)
+    image = entry.item.image
+    if image:
+        item["image"] = image.url
+        attachment = {"url": image.url, "mime_type": image.type or "application/octet-stream"}
+        if image.length:
+            attachment["size_in_bytes"] = image.length
+        item["attachments"] = [attachment]
+    # JSON Feed extensions start with "_": provenance and the other language versions.
+    item["_syndicator"] = {"translation": entry.status, "alternates": alternates}
+    return item
