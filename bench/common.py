@@ -122,6 +122,27 @@ def machine_note() -> str:
             f"ctranslate2 {ctranslate2.__version__}, {platform.system()} {platform.machine()}")
 
 
+class OtherLoad:
+    """How busy *other* processes kept the CPUs since this object was made (Linux)."""
+
+    def __init__(self):
+        self.start = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float]:
+        fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        tick = os.sysconf("SC_CLK_TCK")
+        own = sum(os.times()[:2])
+        return (sum(fields[:8]) - idle) / tick, sum(fields[:8]) / tick, own
+
+    def note(self) -> str:
+        busy, total, own = (b - a for a, b in zip(self.start, self._sample()))
+        share = max(0.0, (busy - own) / total) if total else 0.0
+        warn = " (over 5%: the figures are disturbed)" if share > 0.05 else ""
+        return f"other processes kept {share:.0%} of the CPU time busy during the run{warn}"
+
+
 def timed(fn) -> float:
     start = time.perf_counter()
     fn()

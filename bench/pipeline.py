@@ -105,6 +105,7 @@ def main() -> None:
 
     from syndicator.cycle import run_once
 
+    other = common.OtherLoad()
     package = marian.cached_package()
     work = Path(tempfile.mkdtemp(prefix="syndicator-bench-"))
     write_feed(work / "site", args.items)
@@ -158,6 +159,7 @@ def main() -> None:
           f"({len(tokens) / median(times['t']):.1f} sentences/s)")
     print(f"  model load (part of p)                {load:7.2f} s")
     print(f"ratio (p)/(t) = {ratio:.2f}   target <= 3.0   {'MET' if ratio <= 3.0 else 'MISSED'}")
+    print(other.note())
     if args.profile:
         print("\nprofile of one more cold cycle (top 30 by cumulative time):")
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)

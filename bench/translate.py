@@ -12,7 +12,7 @@ figures are medians over the rounds. To stay within ~5 minutes, (a) — about
 4x slower — translates a different fifth of the paragraphs in each round, so
 over 5 rounds it covers every paragraph once.
 
-    python bench/translate.py [--runs 5] [--paragraphs 50] [--length 32]
+    python bench/translate.py [--runs 5] [--paragraphs 50] [--length N]
 """
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--paragraphs", type=int, default=50)
-    parser.add_argument("--length", type=int, default=marian.DECODE_LENGTH,
-                        help="tokens decoded per sentence (default %(default)s)")
+    parser.add_argument("--length", type=int, default=0,
+                        help="tokens decoded per sentence (default: the mean source length)")
     args = parser.parse_args()
 
     package = marian.cached_package()
@@ -58,13 +58,16 @@ def main() -> None:
     sentences = [s for p in paragraphs for s in split_sentences(p, "en")]
     sp = sentencepiece.SentencePieceProcessor(model_file=str(package / "sentencepiece.model"))
     tokens = sp.encode(sentences, out_type=str)
+    mean_pieces = sum(map(len, tokens)) / len(tokens)
+    length = args.length or round(mean_pieces)
 
+    load = common.OtherLoad()
     print(f"machine: {common.machine_note()}")
     print(f"text: {len(paragraphs)} paragraphs, {len(sentences)} sentences, "
-          f"{sum(map(len, tokens)) / len(tokens):.1f} pieces per sentence on average; "
-          f"every sentence decodes {args.length} tokens, beam 4")
+          f"{mean_pieces:.1f} pieces per sentence on average; "
+          f"every sentence decodes {length} tokens, beam 4")
 
-    with marian.fixed_decoding_length(args.length) as Translator:
+    with marian.fixed_decoding_length(length) as Translator:
         engine = ArgosEngine(ArgosConfig(package.parent, beam_size=4, max_batch_size=32,
                                          inter_threads=1, intra_threads=0))
         bare = Translator(str(package / "model"), device="cpu", inter_threads=1,
@@ -82,7 +85,7 @@ def main() -> None:
         argos([0])
         engine.translate(paragraphs[:1], "en", "ru")
         check = bare.translate_batch(tokens[:2], **options)
-        assert all(len(r.hypotheses[0]) == args.length for r in check), "length not fixed"
+        assert all(len(r.hypotheses[0]) == length for r in check), "length not fixed"
 
         rates = {"a": [], "b": [], "c": []}
         for r in range(args.runs):
@@ -108,6 +111,7 @@ def main() -> None:
           f"{'MET' if b_over_a >= 3.5 else 'MISSED'}")
     print(f"  (c)/(b) = {c_over_b:.2f}x   target <= 1.15x  "
           f"{'MET' if c_over_b <= 1.15 else 'MISSED'}")
+    print(load.note())
 
 
 if __name__ == "__main__":

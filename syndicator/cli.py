@@ -103,9 +103,9 @@ def translate(obj: _Context, refresh: bool, lang: str | None, since) -> None:
         if lang and lang not in config.targets:
             raise ConfigError(str(config.path), [f"--lang {lang}: not in languages.targets"])
         with store_lock(config.store_path):
-            marked, counts = retranslate(config, refresh=refresh, lang=lang,
-                                         since=since.replace(tzinfo=timezone.utc) if since
-                                         else None, now=datetime.now(timezone.utc))
+            _, marked, counts = retranslate(
+                config, datetime.now(timezone.utc), refresh=refresh, lang=lang,
+                since=since.replace(tzinfo=timezone.utc) if since else None)
     except SyndicatorError as exc:
         _fail(exc)
     click.echo(f"{marked} translation(s) marked for refresh; translated: "
@@ -170,6 +170,51 @@ def models_install(obj: _Context, spec: str) -> None:
     for package in done:
         click.echo(f"installed {package.from_code} → {package.to_code} "
                    f"(version {package.version}) in {package.path}")
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind (default: serve.host).")
+@click.option("--port", type=int, default=None, help="Port (default: serve.port).")
+@click.pass_obj
+def serve(obj: _Context, host: str | None, port: int | None) -> None:
+    """Serve the feeds (and the translators' review page) over HTTP."""
+    from .web import ServeConfig, serve as run_server
+    from .web.review import review_routes
+
+    try:
+        config = obj.config
+        settings = config.serve
+        serve_config = ServeConfig(
+            root=config.output_dir, max_age=settings["max_age"],
+            cors_origins=tuple(settings["cors_origins"]),
+            frame_ancestors=tuple(settings["frame_ancestors"]))
+        host, port = host or settings["host"], port or settings["port"]
+        click.echo(f"serving {config.output_dir} on http://{host}:{port}/ (review page: /review/)")
+        run_server(serve_config, host=host, port=port, extra_routes=review_routes(config))
+    except SyndicatorError as exc:
+        _fail(exc)
+
+
+@main.group()
+def translations() -> None:
+    """The translators' catalogs (translations/<lang>/LC_MESSAGES/news.po)."""
+
+
+@translations.command("import")
+@click.pass_obj
+def translations_import(obj: _Context) -> None:
+    """Apply translators' corrections from news.po now: approve, re-assemble, publish."""
+    from datetime import datetime, timezone
+
+    from .cycle import retranslate, store_lock
+
+    try:
+        config = obj.config
+        with store_lock(config.store_path):
+            counts, _, _ = retranslate(config, datetime.now(timezone.utc))
+    except SyndicatorError as exc:
+        _fail(exc)
+    click.echo("approved: " + ", ".join(f"{lang} {n}" for lang, n in counts.items()))
 
 
 @main.command("config-docs")

@@ -113,6 +113,25 @@ def _chains(value: dict) -> str | None:
     return None
 
 
+def _publish_policy(value: str) -> str | None:
+    if value in ("machine", "reviewed"):
+        return None
+    if value.startswith("delay:"):
+        return _duration(value[len("delay:"):])
+    return f"{value!r} is not 'machine', 'reviewed' or 'delay:<duration>' such as 'delay:6h'"
+
+
+def _per_language(check: Callable[[str], str | None]) -> Callable[[dict], str | None]:
+    def validate(value: dict) -> str | None:
+        for lang, policy in value.items():
+            problem = (None if lang == "default" else _language(lang)) or (
+                check(policy) if isinstance(policy, str) else f"{policy!r} is not a string")
+            if problem:
+                return f"{lang}: {problem}"
+        return None
+    return validate
+
+
 def _choice(*choices: str) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
         return None if value in choices else f"{value!r} is not one of {', '.join(choices)}"
@@ -212,12 +231,32 @@ SCHEMA: dict[str, Any] = {
         "dir": Key(str, "translations", "Folder of gettext catalogs, <lang>/LC_MESSAGES/"
                    "messages.po (UI strings), relative to config.toml."),
     },
+    "review": {
+        "policy": Key(dict, {"default": "machine"}, "Publish policy per language ('default' "
+                      "for the rest): 'machine' publishes machine output at once, labelled; "
+                      "'reviewed' publishes only approved translations; 'delay:6h' publishes "
+                      "machine output once it waited that long without review.",
+                      _per_language(_publish_policy)),
+        "stale": Key(dict, {"default": "machine"}, "When the source of an approved segment "
+                     "changes: 'machine' shows the new machine text until it is reviewed "
+                     "again, 'approved' keeps showing the old approved text. Per language, "
+                     "with 'default'.", _per_language(_choice("machine", "approved"))),
+    },
     "output": {
         "dir": Key(str, "feeds", "Folder the feeds are written to (relative to config.toml)."),
         "max_items": Key(int, 50, "Newest items in each subscription feed.", _positive),
     },
     "store": {
         "path": Key(str, "var/syndicator.db", "SQLite file (relative to config.toml)."),
+    },
+    "serve": {
+        "host": Key(str, "127.0.0.1", "Address `syndicator serve` binds (loopback by default)."),
+        "port": Key(int, 8080, "Port `syndicator serve` listens on.", _positive),
+        "max_age": Key(int, 300, "Cache-Control max-age of served files, in seconds."),
+        "cors_origins": Key(list, ["*"], "Origins allowed to read feed.json, embed.js and "
+                            "widget.html across origins (CORS); [\"*\"] for any."),
+        "frame_ancestors": Key(list, ["*"], "CSP frame-ancestors of widget.html: the partner "
+                               "sites that may embed it, e.g. [\"https://partner.example\"]."),
     },
     "http": {
         "timeout": Key((int, float), 20.0, "Seconds before a request times out.", _positive),
@@ -340,6 +379,23 @@ class TranslationConfig:
 
 
 @dataclass(frozen=True)
+class ReviewConfig:
+    policies: dict
+    stale: dict
+
+    def policy(self, lang: str) -> str:
+        return self.policies.get(lang, self.policies.get("default", "machine"))
+
+    def delay(self, lang: str) -> float | None:
+        """Seconds machine output waits under 'delay:…', else None."""
+        policy = self.policy(lang)
+        return parse_duration(policy[len("delay:"):]) if policy.startswith("delay:") else None
+
+    def keeps_stale_approvals(self, lang: str) -> bool:
+        return self.stale.get(lang, self.stale.get("default", "machine")) == "approved"
+
+
+@dataclass(frozen=True)
 class HttpConfig:
     timeout: float
     max_bytes: int
@@ -359,12 +415,14 @@ class Config:
     sources: tuple[SourceConfig, ...]
     argos: ArgosConfig
     translation: TranslationConfig
+    review: ReviewConfig
     translations_dir: Path
     output_dir: Path
     max_items: int
     store_path: Path
     http: HttpConfig
     misfire_grace: float
+    serve: dict
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -429,6 +487,8 @@ def _build(raw: dict, path: Path) -> Config:
                             **{k: v for k, v in nllb.items() if k != "model_dir"}),
             apertium_command=tr["apertium"]["command"],
             apertium_timeout=parse_duration(tr["apertium"]["timeout"])),
+        review=ReviewConfig(policies=dict(raw["review"]["policy"]),
+                            stale=dict(raw["review"]["stale"])),
         translations_dir=root / raw["translations"]["dir"],
         output_dir=root / raw["output"]["dir"], max_items=raw["output"]["max_items"],
         store_path=root / raw["store"]["path"],
@@ -436,6 +496,7 @@ def _build(raw: dict, path: Path) -> Config:
                         retries=http["retries"], backoff=float(http["backoff"]),
                         user_agent=http["user_agent"]),
         misfire_grace=parse_duration(raw["schedule"]["misfire_grace"]),
+        serve=dict(raw["serve"]),
     )
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fcntl
+import resource
 import logging
 import os
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+from .catalog import export_catalogs, import_catalogs
 from .config import Config, SourceConfig
 from .errors import LockedError
 from .models import CycleReport, SourceResult
@@ -40,26 +42,36 @@ def run_once(config: Config, store: Store | None = None, engines: Engines | None
     progress = progress or Progress()
     results = fetch_sources(config, store, sources, now, progress)
     new, updated = store_results(store, results, now)
+    import_catalogs(store, config, now)  # translators' corrections win, this very cycle
     translated = translate_pending(store, engines, config, now, progress.translating)
+    export_catalogs(store, config, now)
     written = publish_all(store, config, now)
     report = CycleReport(new=new, updated=updated, translated=translated,
                          written=tuple(str(p) for p in written),
                          errors=tuple(e for r in results for e in ((r.error,) if r.error else ())
-                                      + r.problems))
+                                      + r.problems),
+                         max_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                                          / 1024, 1))
     store.record_run(now, datetime.now(timezone.utc), asdict(report))
     log.info("cycle done: %d new, %d updated, %d file(s) written, %d error(s)",
              new, updated, len(written), len(report.errors))
     return report
 
 
-def retranslate(config: Config, *, refresh: bool, lang: str | None, since: datetime | None,
-                now: datetime) -> tuple[int, dict[str, int]]:
-    """``syndicator translate``: (optionally) mark translations stale, translate, publish."""
-    store = open_store(config.store_path)
+def retranslate(config: Config, now: datetime, *, refresh: bool = False,
+                lang: str | None = None, since: datetime | None = None,
+                store: Store | None = None) -> tuple[dict[str, int], int, dict[str, int]]:
+    """Everything after fetching: ``translate [--refresh]``, ``translations import`` and
+    the review page's "publish now". Approve translators' corrections, optionally mark
+    translations stale, translate (the memory answers known text), merge the
+    catalogs, publish. Returns (approved per language, marked stale, translated)."""
+    store = store or open_store(config.store_path)
+    approved = import_catalogs(store, config, now)
     marked = store.mark_stale(lang, since) if refresh else 0
     counts = translate_pending(store, Engines(config), config, now)
+    export_catalogs(store, config, now)
     publish_all(store, config, now)
-    return marked, counts
+    return approved, marked, counts
 
 
 def fetch_sources(config: Config, store: Store, only: list[SourceConfig] | None,

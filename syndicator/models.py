@@ -11,6 +11,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 
+def item_key(item_id: str) -> str:
+    """Short, stable form of an item id: ``<source>/<16 hex digits>``.
+
+    Segment keys (the msgctxt of news.po) are built from it: a full item id is a
+    long URL, and gettext tools wrap such strings at hyphens in their own way.
+    """
+    source = item_id.split(":", 1)[0]
+    return f"{source}/{hashlib.sha256(item_id.encode()).hexdigest()[:16]}"
+
+
 @dataclass(frozen=True)
 class Image:
     url: str
@@ -81,7 +91,7 @@ class Segment:
     def key(self) -> str:
         """The segment's stable key (the msgctxt of the translators' catalog)."""
         suffix = f".{self.part}" if self.part else ""
-        return f"{self.item_id}#{self.field}[{self.block}{suffix}]"
+        return f"{item_key(self.item_id)}#{self.field}[{self.block}{suffix}]"
 
 
 @dataclass(frozen=True)
@@ -90,13 +100,15 @@ class Translation:
     item_id: str
     lang: str
     content_hash: str  # the item version this translation is of
-    status: str  # "translated" | "awaiting" (no engine) | "failed"
+    status: str  # "translated" (machine) | "reviewed" (all human) | "awaiting" | "failed"
     title: str = ""
     summary: str = ""
     body: str = ""
     engine: str = ""  # e.g. "argos:en_ru-1.9"
     reason: str = ""
     changed: datetime | None = None  # when this text was stored (set by the store)
+    # (segment key, source text, machine text or "") for every segment: news.po's entries.
+    segments: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,3 +145,4 @@ class CycleReport:
     translated: dict[str, int]
     written: tuple[str, ...]
     errors: tuple[str, ...]
+    max_rss_mb: float = 0.0  # the process's peak memory so far (models included)

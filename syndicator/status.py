@@ -18,6 +18,7 @@ def collect_status(config: Config) -> dict:
         row = counts.get(lang, {})
         languages[lang] = {
             "engine": engine.model_version(config.source_language, lang) if engine else None,
+            "chain": list(config.translation.routes(lang)),
             "translated": row.get("translated", 0), "awaiting": row.get("awaiting", 0),
             "failed": row.get("failed", 0),
             "failures": store.failure_reasons(lang),
@@ -48,7 +49,8 @@ def render_status(data: dict) -> str:
             lines.append(f"      {n} failed: {reason}")
     run = data["last_run"]
     lines += ["", "last run: " + (f"{run['started']} → {run['finished']}: {run['new']} new, "
-                                  f"{run['updated']} updated, {len(run['errors'])} error(s)"
+                                  f"{run['updated']} updated, {len(run['errors'])} error(s), "
+                                  f"peak memory {run.get('max_rss_mb', 0):.0f} MB"
                                   if run else "never")]
     for error in (run or {}).get("errors", []):
         lines.append(f"  {error}")

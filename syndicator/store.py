@@ -1,8 +1,9 @@
 """The store: one SQLite file, reached through SQLAlchemy Core.
 
-The SQL stays portable (no SQLite-only statements outside ``_sqlite_pragmas``)
-so that a PostgreSQL URL can be used later. The schema is versioned:
-``MIGRATIONS`` lists the steps, and ``open_store`` applies the missing ones.
+The SQL stays portable (no SQLite-only statements outside ``_sqlite_pragmas``
+and the integrity check) so that a PostgreSQL URL can be used later. The
+tables and their migrations live in ``schema.py``; ``open_store`` applies the
+missing migrations.
 """
 from __future__ import annotations
 
@@ -15,84 +16,10 @@ from typing import Iterable, Iterator
 import sqlalchemy as sa
 
 from .errors import StoreError
-from .models import Image, Item, SourceItem, Translation
+from .models import Image, Item, SourceItem, Translation, item_key
+from .schema import guids, http_cache, items, memory, migrate, runs, source_state, translations
 
 log = logging.getLogger(__name__)
-meta = sa.MetaData()
-
-items = sa.Table(
-    "items", meta,
-    sa.Column("id", sa.Text, primary_key=True),
-    sa.Column("source", sa.Text, nullable=False, index=True),
-    sa.Column("guid", sa.Text, nullable=False),
-    sa.Column("url", sa.Text, nullable=False),
-    sa.Column("title", sa.Text, nullable=False),
-    sa.Column("summary", sa.Text, nullable=False),
-    sa.Column("body", sa.Text, nullable=False),
-    sa.Column("author", sa.Text, nullable=False, default=""),
-    sa.Column("image", sa.Text),  # JSON [url, type, length]
-    sa.Column("categories", sa.Text, nullable=False, default="[]"),
-    sa.Column("published", sa.Text, nullable=False, index=True),  # ISO 8601 UTC
-    sa.Column("updated", sa.Text, nullable=False, index=True),
-    sa.Column("content_hash", sa.Text, nullable=False),
-)
-translations = sa.Table(
-    "translations", meta,
-    sa.Column("item_id", sa.Text, primary_key=True),
-    sa.Column("lang", sa.Text, primary_key=True),
-    sa.Column("content_hash", sa.Text, nullable=False),
-    sa.Column("status", sa.Text, nullable=False, index=True),
-    sa.Column("title", sa.Text, nullable=False, default=""),
-    sa.Column("summary", sa.Text, nullable=False, default=""),
-    sa.Column("body", sa.Text, nullable=False, default=""),
-    sa.Column("engine", sa.Text, nullable=False, default=""),
-    sa.Column("reason", sa.Text, nullable=False, default=""),
-    sa.Column("changed", sa.Text, nullable=False),
-)
-memory = sa.Table(  # translation memory: nothing is translated twice
-    "memory", meta,
-    sa.Column("key", sa.Text, primary_key=True),
-    sa.Column("text", sa.Text, nullable=False),
-)
-guids = sa.Table(  # per-language GUIDs, fixed at first publication
-    "guids", meta,
-    sa.Column("item_id", sa.Text, primary_key=True),
-    sa.Column("lang", sa.Text, primary_key=True),
-    sa.Column("guid", sa.Text, nullable=False, unique=True),
-)
-http_cache = sa.Table(  # validators for conditional GET
-    "http_cache", meta,
-    sa.Column("url", sa.Text, primary_key=True),
-    sa.Column("etag", sa.Text, nullable=False, default=""),
-    sa.Column("last_modified", sa.Text, nullable=False, default=""),
-)
-source_state = sa.Table(
-    "source_state", meta,
-    sa.Column("name", sa.Text, primary_key=True),
-    sa.Column("last_attempt", sa.Text, nullable=False, default=""),
-    sa.Column("last_success", sa.Text, nullable=False, default=""),
-    sa.Column("error", sa.Text, nullable=False, default=""),
-    sa.Column("failures", sa.Integer, nullable=False, default=0),
-)
-runs = sa.Table(
-    "runs", meta,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("started", sa.Text, nullable=False),
-    sa.Column("finished", sa.Text, nullable=False),
-    sa.Column("report", sa.Text, nullable=False),
-)
-schema_version = sa.Table(
-    "schema_version", meta, sa.Column("version", sa.Integer, nullable=False),
-)
-
-
-def _v1(conn: sa.Connection) -> None:
-    meta.create_all(conn, tables=[items, translations, memory, guids, http_cache,
-                                  source_state, runs])
-
-
-MIGRATIONS = [_v1]  # index + 1 is the schema version each step produces
-
 
 def iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).isoformat(timespec="seconds")
@@ -141,7 +68,7 @@ class Store:
             sa.select(items).select_from(items.outerjoin(
                 t, sa.and_(t.c.item_id == items.c.id, t.c.lang == lang)))
             .where(sa.or_(t.c.item_id.is_(None), t.c.content_hash != items.c.content_hash,
-                          t.c.status != "translated"))
+                          t.c.status.not_in(("translated", "reviewed"))))
             .order_by(items.c.published.desc()).limit(limit)
         )
         with self.engine.connect() as conn:
@@ -162,14 +89,24 @@ class Store:
                 conn.execute(translations.insert().values(
                     item_id=tr.item_id, lang=tr.lang, content_hash=tr.content_hash,
                     status=tr.status, title=tr.title, summary=tr.summary, body=tr.body,
-                    engine=tr.engine, reason=tr.reason, changed=iso(now)))
+                    engine=tr.engine, reason=tr.reason, changed=iso(now),
+                    segments=json.dumps(tr.segments, ensure_ascii=False)))
+
+    def mark_segment_stale(self, lang: str, seg_key: str) -> None:
+        """Make the next cycle re-assemble the item a human just corrected."""
+        key = seg_key.split("#", 1)[0]
+        with self.engine.begin() as conn:
+            conn.execute(translations.update().where(
+                translations.c.lang == lang,
+                translations.c.item_id.in_(sa.select(items.c.id).where(items.c.key == key)))
+                .values(status="stale"))
 
     def mark_stale(self, lang: str | None = None, since: datetime | None = None) -> int:
         """Mark translations for re-translation (``translate --refresh``); returns how many.
 
         Memory entries stay: only segments whose key changed (model, glossary) miss.
         """
-        query = translations.update().where(translations.c.status == "translated")
+        query = translations.update().where(translations.c.status.in_(("translated", "reviewed")))
         if lang:
             query = query.where(translations.c.lang == lang)
         if since:
@@ -182,7 +119,9 @@ class Store:
         query = sa.select(translations).where(
             translations.c.lang == lang, translations.c.item_id.in_(item_ids))
         with self.engine.connect() as conn:
-            return {r.item_id: Translation(**{**r._mapping, "changed": from_iso(r.changed)})
+            return {r.item_id: Translation(**{
+                        **r._mapping, "changed": from_iso(r.changed),
+                        "segments": tuple(tuple(s) for s in json.loads(r.segments))})
                     for r in conn.execute(query)}
 
     def translation_counts(self) -> dict[str, dict[str, int]]:
@@ -301,7 +240,7 @@ def _item_values(item: SourceItem, now: datetime, first_published: datetime | No
         if item.image else None,
         "published": iso(published),
         "updated": iso(item.updated or (now if first_published else published)),
-        "content_hash": item.content_hash,
+        "content_hash": item.content_hash, "key": item_key(item.id),
     }
 
 
@@ -347,21 +286,6 @@ def open_store(path: Path) -> Store:
     except sa.exc.DatabaseError as exc:
         raise StoreError(f"{path}: not a usable syndicator store ({exc.orig})") from None
     return Store(engine)
-
-
-def migrate(engine: sa.Engine) -> int:
-    with engine.begin() as conn:
-        schema_version.create(conn, checkfirst=True)
-        current = conn.execute(sa.select(schema_version.c.version)).scalar() or 0
-        if current > len(MIGRATIONS):
-            raise StoreError(f"the store has schema version {current}, newer than this "
-                             f"syndicator knows ({len(MIGRATIONS)}); upgrade syndicator")
-        for version in range(current + 1, len(MIGRATIONS) + 1):
-            log.info("migrating the store to schema version %d", version)
-            MIGRATIONS[version - 1](conn)
-        conn.execute(schema_version.delete())
-        conn.execute(schema_version.insert().values(version=len(MIGRATIONS)))
-    return len(MIGRATIONS)
 
 
 def iter_chunks(seq: list, size: int) -> Iterator[list]:

@@ -12,8 +12,9 @@ import pytest
 from conftest import ROOT
 
 GOLDEN = ROOT / "tests" / "golden"
-FILES = [f"{lang}/{name}" for lang in ("en", "ru", "hy")
-         for name in ("rss.xml", "atom.xml", "index.html")] + ["index.html"]
+FILES = [f"{lang}/{name}" for lang in ("en", "ru", "hy", "be")
+         for name in ("rss.xml", "atom.xml", "feed.json", "index.html")] + ["index.html",
+                                                                         "index.opml"]
 
 
 @pytest.mark.parametrize("name", FILES)

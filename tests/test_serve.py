@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import threading
 import time
@@ -19,6 +20,7 @@ from syndicator.errors import ConfigError
 from syndicator.web import ServeConfig, make_app
 from syndicator.web.app import _ENV_CONFIG, app_from_environment
 from syndicator.web.headers import choose_coding, none_match
+from syndicator.web.static import NotServed, split_request_path
 
 SECRET = b"api_key = 'do-not-leak'\n"
 ALLOWED = "https://allowed.example"
@@ -51,6 +53,7 @@ def site(tmp_path_factory):
     """feeds/ plus a secret beside it, symlinks out of the root, a temp file, an empty dir."""
     base = tmp_path_factory.mktemp("site")
     (base / "config.toml").write_bytes(SECRET)
+    (base / "secret.xml").write_bytes(SECRET)  # a kind we serve, so only the root check stops it
     (base / "outside").mkdir()
     (base / "outside" / "rss.xml").write_bytes(SECRET)
     root = base / "feeds"
@@ -60,7 +63,7 @@ def site(tmp_path_factory):
     for lang in ("en", "hy"):  # one folder per test that replaces files
         (root / lang).mkdir()
         (root / lang / "rss.xml").write_bytes(_xml("rss"))
-    (root / "ru" / "leak.xml").symlink_to(base / "config.toml")
+    (root / "ru" / "leak.xml").symlink_to(base / "secret.xml")
     (root / "out").symlink_to(base / "outside")
     (root / "latest.xml").symlink_to(root / "ru" / "rss.xml")  # inside: allowed
     (root / "ru" / ".rss.xml.x1y2.tmp").write_bytes(SECRET)     # publisher's temp file
@@ -142,8 +145,8 @@ def test_strong_etag_and_conditional_requests(star):
         assert again.headers["cache-control"] == "public, max-age=123"
         assert again.headers["x-content-type-options"] == "nosniff"
     assert star.get("/ru/rss.xml", headers={"If-Modified-Since": modified}).status_code == 304
-    hour_before = formatdate(time.time() - 86400 * 365, usegmt=True)
-    assert star.get("/ru/rss.xml", headers={"If-Modified-Since": hour_before}).status_code == 200
+    year_before = formatdate(time.time() - 86400 * 365, usegmt=True)
+    assert star.get("/ru/rss.xml", headers={"If-Modified-Since": year_before}).status_code == 200
     # If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2).
     both = star.get("/ru/rss.xml", headers={"If-None-Match": '"stale"',
                                              "If-Modified-Since": modified})
@@ -248,7 +251,8 @@ def test_preflight(star, listed):
 @pytest.mark.parametrize("target", [
     b"/../config.toml", b"/%2e%2e/config.toml", b"/%2E%2E/config.toml",
     b"/ru/..%2f..%2fconfig.toml", b"/ru/%2e%2e%2f%2e%2e%2fconfig.toml",
-    b"/ru/../../config.toml", b"/ru/leak.xml", b"/out/rss.xml", b"/out/",
+    b"/ru/../../config.toml", b"/../secret.xml", b"/%2e%2e/secret.xml",
+    b"/ru/..%2f..%2fsecret.xml", b"/ru/%2e%2e/%2e%2e/secret.xml", b"/ru/leak.xml", b"/out/rss.xml", b"/out/",
     b"/config.toml", b"/ru/.rss.xml.x1y2.tmp", b"/ru/%2erss.xml.x1y2.tmp",
     b"/ru%2frss.xml", b"/ru/rss.xml%00.html", b"//ru/rss.xml", b"/ru/rss.xml/",
 ])
@@ -316,6 +320,15 @@ def test_config_rejects_header_injection(tmp_path):
 
 
 def test_worker_processes_rebuild_the_same_config(site, monkeypatch):
-    monkeypatch.setenv(_ENV_CONFIG, '{"root": "%s", "max_age": 5, "cors_origins": ["*"],'
-                       ' "frame_ancestors": ["\'self\'"]}' % site)
+    monkeypatch.setenv(_ENV_CONFIG, json.dumps({"root": str(site), "max_age": 5,
+                                                "cors_origins": ["*"],
+                                                "frame_ancestors": ["'self'"]}))
     assert isinstance(app_from_environment(), Starlette)
+
+
+@pytest.mark.parametrize("raw", [b"/..", b"/%2e%2e/x.xml", b"/a%2fb.xml", b"/a%5cb.xml",
+                                 b"/a%00.xml", b"//a.xml", b"/.hidden", b"/a/./b.xml",
+                                 b"/%ff.xml", b"relative.xml"])
+def test_split_request_path_refuses_before_touching_the_disk(raw):
+    with pytest.raises(NotServed):
+        split_request_path(raw)

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 
 from syndicator.errors import StoreError
 from syndicator.models import SourceItem
-from syndicator.store import MIGRATIONS, open_store, schema_version
+from syndicator.schema import MIGRATIONS, schema_version
+from syndicator.store import open_store
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

@@ -192,7 +192,7 @@ def test_changing_the_glossary_retranslates_only_the_affected_segments(tmp_path,
     original = cycle.Engines
     cycle.Engines = SpyEngines
     try:
-        marked, counts = retranslate(config, refresh=True, lang=None, since=None, now=NOW)
+        _, marked, counts = retranslate(config, NOW, refresh=True)
     finally:
         cycle.Engines = original
     assert marked == 2 and counts == {"ru": 2}

@@ -42,7 +42,7 @@ class Edition:
 def publish_all(store: Store, config: Config, now: datetime) -> list[Path]:
     """Write every language's documents; returns the files that changed."""
     items = store.recent_items(config.max_items)
-    editions = {lang: _edition(store, config, lang, items) for lang in config.languages}
+    editions = {lang: _edition(store, config, lang, items, now) for lang in config.languages}
     documents: dict[Path, bytes] = {}
     for lang, edition in editions.items():
         documents.update(_documents(config, edition, _alternates(config, editions, lang)))
@@ -69,14 +69,15 @@ def url(config: Config, lang: str, name: str) -> str:
     return f"{config.base_url}{lang}/{name}"
 
 
-def _edition(store: Store, config: Config, lang: str, items: list[Item]) -> Edition:
+def _edition(store: Store, config: Config, lang: str, items: list[Item],
+             now: datetime) -> Edition:
     by_id = {item.id: item for item in items}
     guids = store.guids_for(lang, list(by_id),
                             lambda item_id: make_guid(config.base_url, lang, by_id[item_id]))
     translated = ({} if lang == config.source_language
                   else store.translations_for(lang, list(by_id)))
-    entries = [_entry(config, lang, item, guids[item.id], translated.get(item.id))
-               for item in items]
+    entries = [e for e in (_entry(config, lang, item, guids[item.id], translated.get(item.id),
+                                  now) for item in items) if e is not None]
     ui = i18n.UI(config.translations_dir, lang, config.title)
     info = feeds.FeedInfo(
         lang=lang, title=ui.title, description=ui.description,
@@ -91,17 +92,37 @@ def _edition(store: Store, config: Config, lang: str, items: list[Item]) -> Edit
     return Edition(info, ui, entries)
 
 
-def _entry(config: Config, lang: str, item: Item, guid: str, tr: Translation | None) -> Entry:
+def _entry(config: Config, lang: str, item: Item, guid: str, tr: Translation | None,
+           now: datetime) -> Entry | None:
+    """The entry ``lang``'s feed shows for ``item``, or None while it waits (policy)."""
     if lang == config.source_language:
         return Entry(item, lang, lang, "source", guid, item.title, item.summary, item.body)
-    if tr and tr.status == "translated" and tr.content_hash == item.content_hash:
-        return Entry(item, lang, lang, "translated", guid, tr.title, tr.summary, tr.body,
-                     tr.engine)
+    current = tr if tr and tr.content_hash == item.content_hash else None
+    if current and current.status == "reviewed":
+        return Entry(item, lang, lang, "reviewed", guid, current.title, current.summary,
+                     current.body, "human")
+    policy = config.review.policy(lang)
+    if policy == "reviewed":
+        return None  # only approved translations are published in this language
+    if current and current.status == "translated":
+        delay = config.review.delay(lang)
+        if delay and current.changed and (now - current.changed).total_seconds() < delay:
+            return None  # machine output waits for review until the delay is over
+        return Entry(item, lang, lang, "translated", guid, current.title, current.summary,
+                     current.body, current.engine)
     # No usable translation: publish the source text, labelled with the *source*
     # language, and say it awaits translation. Never dropped, never mislabelled.
-    status = tr.status if tr and tr.status == "failed" else "awaiting"
+    status = "failed" if current and current.status == "failed" else "awaiting"
     return Entry(item, lang, config.source_language, status, guid, item.title, item.summary,
                  item.body)
+
+
+def waiting(store: Store, config: Config, lang: str, now: datetime) -> list[Item]:
+    """Recent items that ``lang``'s publish policy holds back (the review queue)."""
+    items = store.recent_items(config.max_items)
+    translated = store.translations_for(lang, [i.id for i in items])
+    return [item for item in items
+            if _entry(config, lang, item, "", translated.get(item.id), now) is None]
 
 
 def _alternates(config: Config, editions: dict[str, Edition], lang: str) -> dict[str, list]:
@@ -114,7 +135,8 @@ def _alternates(config: Config, editions: dict[str, Edition], lang: str) -> dict
              "url": entry.item.url if other == config.source_language
              else f"{url(config, other, 'index.html')}#{anchor(entry.item)}",
              "id": guids[other][entry.item.id]}
-            for other in config.languages if other != lang]
+            for other in config.languages
+            if other != lang and entry.item.id in guids[other]]  # held back by a policy
     return links
 
 
@@ -124,6 +146,8 @@ def _content(entry: Entry, ui: i18n.UI, date_line: str) -> str:
              f"{escape(date_line)}</time></p>"]
     if entry.status == "translated":
         parts.append(f'<p lang="{entry.lang}"><em>{escape(ui._(i18n.MACHINE))}</em></p>')
+    elif entry.status == "reviewed":
+        parts.append(f'<p lang="{entry.lang}"><em>{escape(ui._(i18n.REVIEWED))}</em></p>')
     elif entry.status in ("awaiting", "failed"):
         parts.append(f'<p lang="{entry.lang}"><em>{escape(ui._(i18n.AWAITING))}</em></p>')
     parts.append(entry.body)

@@ -20,6 +20,10 @@ from .. import __version__
 from ..models import Entry
 
 ATOM = "http://www.w3.org/2005/Atom"
+# Stable category terms that tell readers how an entry's text was made.
+PROVENANCE_SCHEME = "https://syndicator.example/provenance"
+PROVENANCE = {"translated": "machine-translation", "reviewed": "human-reviewed",
+              "awaiting": "awaiting-translation", "failed": "awaiting-translation"}
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
@@ -63,6 +67,8 @@ def _generator(info: FeedInfo, entries: list[Entry], content: dict[str, str],
             fe.dc.dc_creator(entry.item.author)  # RSS <author> must be an e-mail address
         for term in entry.item.categories:
             fe.category(term=term)
+        if entry.status in PROVENANCE:
+            fe.category(term=PROVENANCE[entry.status], scheme=PROVENANCE_SCHEME)
         image = entry.item.image
         if image and image.type:
             fe.enclosure(image.url, str(image.length or 0), image.type)

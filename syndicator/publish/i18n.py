@@ -34,11 +34,12 @@ SITE_TITLE = N_("CSTO News")
 DESCRIPTION = N_("%(site)s — latest news (%(language)s)")
 AWAITING = N_("Awaiting translation")
 MACHINE = N_("Machine translation")
+REVIEWED = N_("Translation reviewed by a translator")
 READ_ORIGINAL = N_("Read the original")
 SUBSCRIBE = N_("Subscribe:")
 OTHER_LANGUAGES = N_("Other languages:")
 LATEST = N_("Latest news")
-UI_STRINGS = (DESCRIPTION, AWAITING, MACHINE, READ_ORIGINAL, SUBSCRIBE,
+UI_STRINGS = (DESCRIPTION, AWAITING, MACHINE, REVIEWED, READ_ORIGINAL, SUBSCRIBE,
               OTHER_LANGUAGES, LATEST)
 
 

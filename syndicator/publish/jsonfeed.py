@@ -45,5 +45,9 @@ def _item(entry: Entry, html: str, alternates: list[dict]) -> dict:
             attachment["size_in_bytes"] = image.length
         item["attachments"] = [attachment]
     # JSON Feed extensions start with "_": provenance and the other language versions.
-    item["_syndicator"] = {"translation": entry.status, "alternates": alternates}
+    # Only the engine's name: feeds carry no engine internals.
+    engine = "+".join(hop.split(":", 1)[0] for hop in entry.engine.split(" > ")) \
+        if entry.engine else ""
+    item["_syndicator"] = {"translation": entry.status, "engine": engine,
+                           "alternates": alternates}
     return item

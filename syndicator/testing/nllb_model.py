@@ -13,9 +13,10 @@ Sequences, as the NLLB tokenizer builds them:
 so decoder step t reads source position t and emits its translation.
 
 Residual stream (D = V + 2P + 2(L+1) + 2L; V vocabulary incl. language tokens,
-P position features, L languages), every part a +/- pair so the mean stays
-fixed and each LayerNorm is one known affine map:
-  [token | +pos | -pos | +lang/none | -lang/none | +carried lang | -carried lang]
+P position features, L languages), every part but the token a +/- pair, so
+the mean and norm are fixed at each stage and each LayerNorm is one known
+affine map:
+  [token | +pos | -pos | ±lang/none (interleaved) | +carried lang | -carried lang]
   * decoder embeddings write lang (language tokens) or "none" (everything else);
   * decoder self-attention: every step attends to the step whose input is a
     language token (the forced prefix) and copies it into "carried lang";
@@ -112,7 +113,7 @@ def _entries(vocab, per_language) -> list[tuple[int, int, int]]:
 
 
 class _Layout:
-    """Slices of the residual stream, and the LayerNorm statistics at each stage."""
+    """Where each part of the residual stream sits, and the LayerNorm statistics."""
 
     def __init__(self, v: int, n_lang: int):
         p = _positions(1).shape[1]  # cos + sin features

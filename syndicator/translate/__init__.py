@@ -127,20 +127,51 @@ def translate_pending(store: Store, engines: Engines, config: Config, now: datet
             continue
         items = store.items_needing(lang, config.max_items)
         counts[lang] = _translate_language(store, engines, config.source_language, lang,
-                                           items, now, progress)
+                                           items, now, progress,
+                                           config.review.keeps_stale_approvals(lang))
     return counts
 
 
 def _translate_language(store: Store, engines: Engines, src: str, lang: str,
-                        items: list[Item], now: datetime, progress: Progress | None) -> int:
+                        items: list[Item], now: datetime, progress: Progress | None,
+                        keep_stale: bool = False) -> int:
     if not items:
         return 0
-    route = engines.for_pair(src, lang)
-    if route is None:
-        _mark_awaiting(store, src, lang, items, now)
-        return 0
-    version = route.model_version(src, lang)
+    from ..catalog import approvals_for  # catalog imports store; keep this module light
+
     plan = [(item, segments(item)) for item in items]
+    approved = approvals_for(store, lang, [s.key for _, segs in plan for s in segs])
+    route = engines.for_pair(src, lang)
+    version = route.model_version(src, lang) if route else ""
+    machine: dict[str, str | None] = {}
+    reason = f"no engine translates {src}→{lang}; install a model (syndicator models install)"
+    if route:
+        try:
+            machine = _machine_texts(store, engines, route, version, src, lang, plan, progress)
+            reason = ""
+        except (TranslationError, ModelError) as exc:
+            log.error("translation %s→%s failed for %d item(s): %s", src, lang, len(items),
+                      exc)
+            reason = str(exc)
+    done = [_assemble(item, segs, lang, version, machine, approved, keep_stale,
+                      "failed" if route else "awaiting", reason) for item, segs in plan]
+    existing = store.translations_for(lang, [i.id for i in items])
+    store.save_translations([t for t in done if _changed(existing.get(t.item_id), t)], now)
+    return sum(t.status in ("translated", "reviewed") for t in done)
+
+
+def _changed(old: Translation | None, new: Translation) -> bool:
+    """Skip rewriting an identical row (an awaiting item, every cycle)."""
+    if old is None or old.status == "stale":
+        return True
+    return (old.status, old.content_hash, old.title, old.body, old.summary, old.segments,
+            old.reason) != (new.status, new.content_hash, new.title, new.body, new.summary,
+                            new.segments, new.reason)
+
+
+def _machine_texts(store: Store, engines: Engines, route: Route, version: str, src: str,
+                   lang: str, plan, progress: Progress | None) -> dict[str, str | None]:
+    """Machine text per source text: from the memory, else from one engine batch."""
     texts = sorted({seg.text for _, segs in plan for seg in segs})
     keys = {t: memory_key(t, src, lang, version, engines.glossary.version_for(t, lang))
             for t in texts}
@@ -148,23 +179,13 @@ def _translate_language(store: Store, engines: Engines, src: str, lang: str,
     missing = [t for t in texts if keys[t] not in known]
     if progress:
         progress(lang, 0, len(missing))
-    try:
-        outputs = _engine_call(route, engines.glossary, missing, src, lang)
-    except (TranslationError, ModelError) as exc:
-        log.error("translation %s→%s failed for %d item(s): %s", src, lang, len(items), exc)
-        store.save_translations([Translation(i.id, lang, i.content_hash, "failed",
-                                             engine=version, reason=str(exc)) for i in items],
-                                now)
-        return 0
+    outputs = _engine_call(route, engines.glossary, missing, src, lang)
     fresh = {keys[text]: out for text, out in zip(missing, outputs) if out.strip()}
     store.memory_put(fresh)
     known.update(fresh)
     if progress:
         progress(lang, len(missing), len(missing))
-    done = [_assemble(item, segs, lang, version, {s.text: known.get(keys[s.text]) for s in segs})
-            for item, segs in plan]
-    store.save_translations(done, now)
-    return sum(t.status == "translated" for t in done)
+    return {t: known.get(keys[t]) for t in texts}
 
 
 def _engine_call(route: Route, glossary: Glossary, texts: list[str], src: str,
@@ -179,22 +200,30 @@ def _engine_call(route: Route, glossary: Glossary, texts: list[str], src: str,
 
 
 def _assemble(item: Item, segs: list[Segment], lang: str, version: str,
-              texts: dict[str, str | None]) -> Translation:
-    empty = [s.key for s in segs if not texts[s.text]]
+              machine: dict[str, str | None], approved: dict, keep_stale: bool,
+              missing_status: str, reason: str) -> Translation:
+    """One item in one language: approved human text wins, machine text fills the rest."""
+    chosen: dict[str, str | None] = {}
+    human = 0
+    for seg in segs:
+        approval = approved.get(seg.key)
+        if approval and (approval.source_text == seg.text or keep_stale):
+            chosen[seg.key] = approval.text
+            human += approval.source_text == seg.text
+        else:
+            chosen[seg.key] = machine.get(seg.text)
+    record = tuple((s.key, s.text, machine.get(s.text) or "") for s in segs)
+    empty = [s.key for s in segs if not chosen[s.key]]
     if empty:
-        # Never publish an empty translation: the item is retried next cycle.
-        return Translation(item.id, lang, item.content_hash, "failed", engine=version,
-                           reason=f"the engine returned empty text for {', '.join(empty)}")
-    by_field = {s.field: texts[s.text] for s in segs if s.field != "body"}
-    body = render_body(item.body, {s.text: texts[s.text] for s in segs if s.field == "body"})
-    return Translation(item.id, lang, item.content_hash, "translated", title=by_field["title"],
-                       summary=by_field.get("summary", ""), body=body, engine=version)
+        # Never publish an empty translation: the item waits (or is retried next cycle).
+        why = reason or f"the engine returned empty text for {', '.join(empty)}"
+        return Translation(item.id, lang, item.content_hash, missing_status, engine=version,
+                           reason=why, segments=record)
+    by_field = {s.field: chosen[s.key] for s in segs if s.field != "body"}
+    body = render_body(item.body, {s.text: chosen[s.key] for s in segs if s.field == "body"})
+    return Translation(item.id, lang, item.content_hash,
+                       "reviewed" if human == len(segs) else "translated",
+                       title=by_field["title"], summary=by_field.get("summary", ""), body=body,
+                       engine=version if human < len(segs) else "human", segments=record)
 
 
-def _mark_awaiting(store: Store, src: str, lang: str, items: list[Item], now: datetime) -> None:
-    existing = store.translations_for(lang, [i.id for i in items])
-    reason = f"no engine translates {src}→{lang}; install a model (syndicator models install)"
-    store.save_translations(
-        [Translation(i.id, lang, i.content_hash, "awaiting", reason=reason) for i in items
-         if not (i.id in existing and existing[i.id].status == "awaiting"
-                 and existing[i.id].content_hash == i.content_hash)], now)

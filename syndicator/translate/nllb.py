@@ -12,10 +12,12 @@ the vocabulary when no NLLB token is.
 Getting a model
 ---------------
 On a machine with internet access (the conversion needs PyTorch and
-Transformers, about 2.5 GB of downloads; syndicator itself does not)::
+Transformers and downloads the 2.5 GB checkpoint; syndicator itself needs
+neither)::
 
     python -m venv nllb-convert && . nllb-convert/bin/activate
-    pip install ctranslate2 transformers torch sentencepiece protobuf
+    pip install torch --index-url https://download.pytorch.org/whl/cpu
+    pip install ctranslate2 transformers sentencepiece protobuf
     ct2-transformers-converter --model facebook/nllb-200-distilled-600M \\
         --output_dir nllb-200-distilled-600M-ct2 --quantization int8 \\
         --copy_files sentencepiece.bpe.model

@@ -179,7 +179,7 @@ def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8080, worker
     if not _is_loopback(host):
         log.warning("serving on %s: reachable from other machines", host)
     log.info("serving %s on http://%s:%d/ with %d worker(s)", config.root, host, port, workers)
-    common = dict(host=host, port=port, server_header=False)
+    common = {"host": host, "port": port, "server_header": False}
     if workers <= 1:
         # log_config=None: uvicorn logs through the CLI's logging setup.
         uvicorn.run(make_app(config, extra_routes), log_config=None, **common)

@@ -1,0 +1,248 @@
+"""Translators' catalogs: ``translations/<lang>/LC_MESSAGES/news.po``, and approvals.
+
+One entry per segment: ``msgctxt`` is the segment key, ``msgid`` the source
+text, ``msgstr`` the translation, ``#.`` the engine that produced it, ``#:``
+the item URL, ``#, fuzzy`` for machine output no human has reviewed.
+
+A human correction wins for good. Filling or editing a ``msgstr`` and clearing
+``fuzzy`` (in any PO editor, or on the review page) goes through ``approve``:
+the text is recorded in the store's ``approvals`` (the approved translation
+memory) with its history, and the item is re-assembled. No machine run,
+model change or ``--refresh`` touches an approval.
+
+Writing merges, never clobbers: lock, re-read, merge, atomic replace. Entry
+order is stable (new entries go at the end) and lines wrap the gettext way.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import polib
+import sqlalchemy as sa
+from babel.messages.plurals import get_plural
+
+from .config import Config
+from . import pofile
+from .publish.write import write_if_changed
+from .schema import approvals, history
+from .store import Store, from_iso, iso
+
+log = logging.getLogger(__name__)
+WRAP = pofile.WIDTH
+MACHINE_MARK = "machine:"
+
+
+@dataclass(frozen=True)
+class Approval:
+    lang: str
+    seg_key: str
+    source_text: str
+    text: str
+    translator: str
+    approved_at: datetime
+
+
+def catalog_path(config: Config, lang: str) -> Path:
+    return config.translations_dir / lang / "LC_MESSAGES" / "news.po"
+
+
+# --- approvals ------------------------------------------------------------------
+
+def approvals_for(store: Store, lang: str, keys: list[str] | None = None) -> dict[str, Approval]:
+    query = sa.select(approvals).where(approvals.c.lang == lang)
+    if keys is not None:
+        query = query.where(approvals.c.seg_key.in_(keys))
+    with store.engine.connect() as conn:
+        return {r.seg_key: Approval(r.lang, r.seg_key, r.source_text, r.text, r.translator,
+                                    from_iso(r.approved_at)) for r in conn.execute(query)}
+
+
+def approve(store: Store, lang: str, seg_key: str, source_text: str, text: str,
+            translator: str, via: str, now: datetime) -> bool:
+    """Record a human translation; the one code path for PO files and the review page.
+
+    Returns False when nothing changed (the same text was already approved).
+    """
+    text = text.strip()
+    if not text:
+        raise ValueError("an approved translation cannot be empty")
+    with store.engine.begin() as conn:
+        row = conn.execute(sa.select(approvals).where(
+            approvals.c.lang == lang, approvals.c.seg_key == seg_key)).first()
+        if row and row.text == text and row.source_text == source_text:
+            return False
+        conn.execute(approvals.delete().where(approvals.c.lang == lang,
+                                              approvals.c.seg_key == seg_key))
+        conn.execute(approvals.insert().values(
+            lang=lang, seg_key=seg_key, source_text=source_text, text=text,
+            translator=translator, approved_at=iso(now)))
+        conn.execute(history.insert().values(
+            lang=lang, seg_key=seg_key, translator=translator, at=iso(now),
+            old_text=row.text if row else "", new_text=text, via=via))
+    store.mark_segment_stale(lang, seg_key)
+    log.info("%s approved %s [%s] via %s", translator, seg_key, lang, via)
+    return True
+
+
+def segment_history(store: Store, lang: str, seg_key: str) -> list[dict]:
+    query = (sa.select(history).where(history.c.lang == lang, history.c.seg_key == seg_key)
+             .order_by(history.c.id))
+    with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+# --- news.po --------------------------------------------------------------------
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read(path: Path, lang: str, now: datetime | None = None) -> polib.POFile:
+    if path.is_file():
+        return polib.pofile(str(path), wrapwidth=WRAP)
+    plurals = get_plural(lang)
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M+0000")
+    po = polib.POFile(wrapwidth=WRAP)
+    po.header = (f"News content of syndicator, {lang}. To correct a translation, edit its\n"
+                 "msgstr and clear the fuzzy flag: the next cycle publishes it, and no\n"
+                 "machine run will ever overwrite it.")
+    po.metadata = {"Project-Id-Version": "syndicator news", "POT-Creation-Date": stamp,
+                   "PO-Revision-Date": stamp, "Last-Translator": "syndicator",
+                   "Language-Team": lang, "Language": lang, "MIME-Version": "1.0",
+                   "Content-Type": "text/plain; charset=UTF-8",
+                   "Content-Transfer-Encoding": "8bit",
+                   "Plural-Forms": plurals.plural_forms,
+                   "X-Generator": "syndicator"}
+    return po
+
+
+def _translator(po: polib.POFile) -> str:
+    """The PO editor's Last-Translator (Poedit, Lokalize and Weblate set it)."""
+    name = po.metadata.get("Last-Translator", "").strip()
+    return name if name and name != "syndicator" else "po-file"
+
+
+def import_catalog(store: Store, config: Config, lang: str, now: datetime) -> int:
+    """Approve every filled, non-fuzzy entry that differs from what the store knows."""
+    path = catalog_path(config, lang)
+    if not path.is_file():
+        return 0
+    with _locked(path):
+        po = _read(path, lang)
+    known = approvals_for(store, lang)
+    count = 0
+    for entry in po:
+        if entry.obsolete or entry.fuzzy or not entry.msgctxt or not entry.msgstr.strip():
+            continue
+        old = known.get(entry.msgctxt)
+        if old and old.text == entry.msgstr.strip() and old.source_text == entry.msgid:
+            continue
+        count += approve(store, lang, entry.msgctxt, entry.msgid, entry.msgstr,
+                         _translator(po), "po", now)
+    return count
+
+
+def export_catalog(store: Store, config: Config, lang: str, item_ids: list[str],
+                   urls: dict[str, str], now: datetime) -> bool:
+    """Merge this language's segments into news.po; returns True when the file changed."""
+    path = catalog_path(config, lang)
+    wanted = store.translations_for(lang, item_ids)
+    approved = approvals_for(store, lang)
+    for _attempt in range(5):
+        with _locked(path):
+            before = _stamp(path)
+            po = _read(path, lang, now)
+            by_key = {e.msgctxt: e for e in po if e.msgctxt}
+            for item_id in item_ids:
+                tr = wanted.get(item_id)
+                for key, source, machine in (tr.segments if tr else ()):
+                    _merge(po, by_key, key, source, machine, approved.get(key),
+                           tr.engine, urls[item_id])
+            data = pofile.render(po).encode("utf-8")
+            # A PO editor does not take our lock: if the file changed while we merged,
+            # merge again from its new contents rather than overwrite the save.
+            if _stamp(path) == before:
+                return write_if_changed(path, data)
+    log.warning("%s kept changing while syndicator merged it; will retry next cycle", path)
+    return False
+
+
+def _stamp(path: Path) -> tuple:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return ()
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _mark(engine: str, text: str) -> str:
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return f"{MACHINE_MARK} {engine} ({digest})"
+
+
+def _untouched_machine(entry: polib.POEntry) -> bool:
+    """True when msgstr is still exactly the machine text syndicator wrote."""
+    if not entry.msgstr:
+        return True
+    digest = hashlib.sha256(entry.msgstr.encode()).hexdigest()[:12]
+    return f"({digest})" in entry.comment
+
+
+def _merge(po, by_key, key: str, source: str, machine: str, approval: Approval | None,
+           engine: str, url: str) -> None:
+    entry = by_key.get(key)
+    if entry is None:
+        entry = polib.POEntry(msgctxt=key, msgid=source, occurrences=[(url, None)])
+        po.append(entry)
+        by_key[key] = entry
+    if entry.msgid != source:
+        # The source changed: fuzzy, with the previous source, keeping any human
+        # text as the translator's starting point.
+        entry.previous_msgid = entry.msgid
+        entry.msgid = source
+        if entry.msgstr and not _untouched_machine(entry):
+            entry.flags = sorted(set(entry.flags) | {"fuzzy"})
+            return
+        entry.msgstr = ""
+    if approval and approval.source_text == source:
+        entry.msgstr, entry.comment = approval.text, f"reviewed by {approval.translator}"
+        entry.flags = [f for f in entry.flags if f != "fuzzy"]
+        entry.previous_msgid = None
+    elif machine and _untouched_machine(entry) and not (entry.msgstr and not entry.fuzzy):
+        entry.msgstr, entry.comment = machine, _mark(engine, machine)
+        entry.flags = sorted(set(entry.flags) | {"fuzzy"})
+    elif not machine and not entry.msgstr:
+        entry.comment = "no engine serves this language yet: translate by hand"
+        entry.flags = [f for f in entry.flags if f != "fuzzy"]
+
+
+def _targets(config: Config) -> list[str]:
+    return [lang for lang in config.targets if lang != config.source_language]
+
+
+def import_catalogs(store: Store, config: Config, now: datetime) -> dict[str, int]:
+    """Approve the human edits in every language's news.po; returns counts per language."""
+    return {lang: import_catalog(store, config, lang, now) for lang in _targets(config)}
+
+
+def export_catalogs(store: Store, config: Config, now: datetime) -> list[Path]:
+    """Merge the recent items' segments into every news.po; returns the files changed."""
+    items = store.recent_items(config.max_items)
+    urls = {item.id: item.url for item in items}
+    return [catalog_path(config, lang) for lang in _targets(config)
+            if export_catalog(store, config, lang, [i.id for i in items], urls, now)]

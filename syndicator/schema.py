@@ -1,0 +1,165 @@
+"""The store's tables and their migrations (SQLAlchemy Core, portable SQL).
+
+``MIGRATIONS[n]`` takes a store from schema version n to n + 1; ``migrate``
+applies the missing ones in one transaction and refuses a newer store.
+"""
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+
+from .errors import StoreError
+
+log = logging.getLogger(__name__)
+meta = sa.MetaData()
+
+items = sa.Table(
+    "items", meta,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("source", sa.Text, nullable=False, index=True),
+    sa.Column("guid", sa.Text, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("author", sa.Text, nullable=False, default=""),
+    sa.Column("image", sa.Text),  # JSON [url, type, length]
+    sa.Column("categories", sa.Text, nullable=False, default="[]"),
+    sa.Column("published", sa.Text, nullable=False, index=True),  # ISO 8601 UTC
+    sa.Column("updated", sa.Text, nullable=False, index=True),
+    sa.Column("content_hash", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, index=True),  # models.item_key(id), for news.po (added in v2)
+)
+translations = sa.Table(
+    "translations", meta,
+    sa.Column("item_id", sa.Text, primary_key=True),
+    sa.Column("lang", sa.Text, primary_key=True),
+    sa.Column("content_hash", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, index=True),
+    sa.Column("title", sa.Text, nullable=False, default=""),
+    sa.Column("summary", sa.Text, nullable=False, default=""),
+    sa.Column("body", sa.Text, nullable=False, default=""),
+    sa.Column("engine", sa.Text, nullable=False, default=""),
+    sa.Column("reason", sa.Text, nullable=False, default=""),
+    sa.Column("changed", sa.Text, nullable=False),
+    # JSON {segment key: [source text, machine text]}, for news.po (added in v2).
+    sa.Column("segments", sa.Text, nullable=False, server_default="{}"),
+)
+memory = sa.Table(  # translation memory: nothing is translated twice
+    "memory", meta,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("text", sa.Text, nullable=False),
+)
+guids = sa.Table(  # per-language GUIDs, fixed at first publication
+    "guids", meta,
+    sa.Column("item_id", sa.Text, primary_key=True),
+    sa.Column("lang", sa.Text, primary_key=True),
+    sa.Column("guid", sa.Text, nullable=False, unique=True),
+)
+http_cache = sa.Table(  # validators for conditional GET
+    "http_cache", meta,
+    sa.Column("url", sa.Text, primary_key=True),
+    sa.Column("etag", sa.Text, nullable=False, default=""),
+    sa.Column("last_modified", sa.Text, nullable=False, default=""),
+)
+source_state = sa.Table(
+    "source_state", meta,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("last_attempt", sa.Text, nullable=False, default=""),
+    sa.Column("last_success", sa.Text, nullable=False, default=""),
+    sa.Column("error", sa.Text, nullable=False, default=""),
+    sa.Column("failures", sa.Integer, nullable=False, default=0),
+)
+runs = sa.Table(
+    "runs", meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("started", sa.Text, nullable=False),
+    sa.Column("finished", sa.Text, nullable=False),
+    sa.Column("report", sa.Text, nullable=False),
+)
+schema_version = sa.Table(
+    "schema_version", meta, sa.Column("version", sa.Integer, nullable=False),
+)
+
+
+def _v1(conn: sa.Connection) -> None:
+    meta.create_all(conn, tables=[items, translations, memory, guids, http_cache,
+                                  source_state, runs])
+
+
+approvals = sa.Table(  # human translations: they win over machine output, for good
+    "approvals", meta,
+    sa.Column("lang", sa.Text, primary_key=True),
+    sa.Column("seg_key", sa.Text, primary_key=True),  # the msgctxt of news.po
+    sa.Column("source_text", sa.Text, nullable=False),  # the msgid it translates
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("translator", sa.Text, nullable=False),
+    sa.Column("approved_at", sa.Text, nullable=False),
+)
+history = sa.Table(  # every human change, for the per-segment history
+    "history", meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("lang", sa.Text, nullable=False),
+    sa.Column("seg_key", sa.Text, nullable=False, index=True),
+    sa.Column("translator", sa.Text, nullable=False),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("old_text", sa.Text, nullable=False),
+    sa.Column("new_text", sa.Text, nullable=False),
+    sa.Column("via", sa.Text, nullable=False),  # "po" | "web"
+)
+translators = sa.Table(
+    "translators", meta,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("languages", sa.Text, nullable=False),  # JSON array
+    sa.Column("created", sa.Text, nullable=False),
+)
+sessions = sa.Table(
+    "sessions", meta,
+    sa.Column("id_hash", sa.Text, primary_key=True),  # sha256 of the cookie value
+    sa.Column("translator", sa.Text, nullable=False),
+    sa.Column("csrf", sa.Text, nullable=False),
+    sa.Column("expires", sa.Text, nullable=False),
+)
+login_failures = sa.Table(
+    "login_failures", meta,
+    sa.Column("key", sa.Text, primary_key=True),  # "user:<name>" or "ip:<address>"
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last", sa.Text, nullable=False),
+)
+
+
+def _v2(conn: sa.Connection) -> None:
+    meta.create_all(conn, tables=[approvals, history, translators, sessions, login_failures])
+    # Per-segment source and machine text of each translation, for news.po. A store
+    # created by v1 of this file already has the column (v1 creates the current table).
+    if "segments" not in {c["name"] for c in sa.inspect(conn).get_columns("translations")}:
+        conn.execute(sa.text("ALTER TABLE translations ADD COLUMN segments TEXT NOT NULL "
+                             "DEFAULT '{}'"))
+    if "key" not in {c["name"] for c in sa.inspect(conn).get_columns("items")}:
+        conn.execute(sa.text("ALTER TABLE items ADD COLUMN key TEXT"))
+        conn.execute(sa.text("CREATE INDEX ix_items_key ON items (key)"))
+    from .models import item_key
+    for (item_id,) in conn.execute(sa.select(items.c.id).where(items.c.key.is_(None))).all():
+        conn.execute(items.update().where(items.c.id == item_id).values(key=item_key(item_id)))
+
+
+MIGRATIONS = [_v1, _v2]  # index + 1 is the schema version each step produces
+
+
+def migrate(engine: sa.Engine) -> int:
+    with engine.begin() as conn:
+        schema_version.create(conn, checkfirst=True)
+        current = conn.execute(sa.select(schema_version.c.version)).scalar() or 0
+        if current > len(MIGRATIONS):
+            raise StoreError(f"the store has schema version {current}, newer than this "
+                             f"syndicator knows ({len(MIGRATIONS)}); upgrade syndicator")
+        for version in range(current + 1, len(MIGRATIONS) + 1):
+            log.info("migrating the store to schema version %d", version)
+            MIGRATIONS[version - 1](conn)
+        conn.execute(schema_version.delete())
+        conn.execute(schema_version.insert().values(version=len(MIGRATIONS)))
+    return len(MIGRATIONS)
+
+
