@@ -208,7 +208,7 @@ SCHEMA: dict[str, Any] = {
         "nllb": {
             "model_dir": Key(str, "", "A CTranslate2 NLLB-200 model folder ('' = no NLLB); "
                              "see the README for converting one."),
-            "beam_size": Key(int, 4, "Beam size.", _positive),
+            "beam_size": Key(int, 4, "Beam size of the NLLB decoder.", _positive),
             "max_batch_size": Key(int, 32, "Sentences per CTranslate2 batch.", _positive),
             "inter_threads": Key(int, 1, "CTranslate2 inter_threads.", _positive),
             "intra_threads": Key(int, 0, "CTranslate2 intra_threads (0 = all cores)."),
