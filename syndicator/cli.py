@@ -217,6 +217,65 @@ def translations_import(obj: _Context) -> None:
     click.echo("approved: " + ", ".join(f"{lang} {n}" for lang, n in counts.items()))
 
 
+@main.group()
+def translators() -> None:
+    """Accounts of the translators' review page (syndicator serve, /review/)."""
+
+
+@translators.command("add")
+@click.argument("name")
+@click.option("--lang", "langs", required=True,
+              help="Languages this translator may review, comma-separated (e.g. ru,ky).")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of standard input instead of "
+                   "asking twice.")
+@click.pass_obj
+def translators_add(obj: _Context, name: str, langs: str, password_stdin: bool) -> None:
+    """Create translator NAME, or reset its password and languages (ending its sessions)."""
+    from datetime import datetime, timezone
+
+    from .store import open_store
+    from .web.accounts import add_translator
+
+    try:
+        config = obj.config
+        languages = sorted({code.strip() for code in langs.split(",") if code.strip()})
+        reviewable = [t for t in config.targets if t != config.source_language]
+        wrong = [code for code in languages if code not in reviewable]
+        if wrong or not languages:
+            raise ConfigError(str(config.path), [
+                f"--lang {','.join(wrong) or langs!r}: not among the target languages "
+                f"({', '.join(reviewable)})"])
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        created = add_translator(open_store(config.store_path), name, password, languages,
+                                 datetime.now(timezone.utc))
+    except SyndicatorError as exc:
+        _fail(exc)
+    click.echo(f"{'added' if created else 'updated'} translator {name} "
+               f"({', '.join(languages)})")
+
+
+@translators.command("list")
+@click.pass_obj
+def translators_list(obj: _Context) -> None:
+    """Show the translator accounts and their languages."""
+    from .store import open_store
+    from .web.accounts import list_translators
+
+    try:
+        found = list_translators(open_store(obj.config.store_path))
+    except SyndicatorError as exc:
+        _fail(exc)
+    if not found:
+        click.echo("no translators; add one with: syndicator translators add NAME --lang ru")
+    for translator in found:
+        click.echo(f"{translator.name}  {', '.join(translator.languages)}  "
+                   f"since {translator.created:%Y-%m-%d}")
+
+
 @main.command("config-docs")
 def config_docs() -> None:
     """Print the configuration reference (docs/CONFIG.md) generated from the schema."""

@@ -245,6 +245,8 @@ SCHEMA: dict[str, Any] = {
     "output": {
         "dir": Key(str, "feeds", "Folder the feeds are written to (relative to config.toml)."),
         "max_items": Key(int, 50, "Newest items in each subscription feed.", _positive),
+        "archive_size": Key(int, 100, "Items per RFC 5005 archive page; older items move to "
+                            "<lang>/atom-archive-N.xml (and rss-, feed-).", _positive),
     },
     "store": {
         "path": Key(str, "var/syndicator.db", "SQLite file (relative to config.toml)."),
@@ -419,6 +421,7 @@ class Config:
     translations_dir: Path
     output_dir: Path
     max_items: int
+    archive_size: int
     store_path: Path
     http: HttpConfig
     misfire_grace: float
@@ -491,6 +494,7 @@ def _build(raw: dict, path: Path) -> Config:
                             stale=dict(raw["review"]["stale"])),
         translations_dir=root / raw["translations"]["dir"],
         output_dir=root / raw["output"]["dir"], max_items=raw["output"]["max_items"],
+        archive_size=raw["output"]["archive_size"],
         store_path=root / raw["store"]["path"],
         http=HttpConfig(timeout=float(http["timeout"]), max_bytes=http["max_bytes"],
                         retries=http["retries"], backoff=float(http["backoff"]),

@@ -20,6 +20,7 @@ from .models import Image, Item, SourceItem, Translation, item_key
 from .schema import guids, http_cache, items, memory, migrate, runs, source_state, translations
 
 log = logging.getLogger(__name__)
+CHUNK = 500  # ids per IN (...) clause: under SQLite's bound-variable limit
 
 def iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).isoformat(timespec="seconds")
@@ -55,21 +56,28 @@ class Store:
                     updated += 1
         return new, updated
 
-    def recent_items(self, limit: int) -> list[Item]:
-        query = (sa.select(items).order_by(items.c.published.desc(), items.c.id)
-                 .limit(limit))
+    def recent_items(self, limit: int | None) -> list[Item]:
+        """Items newest first; ``limit=None`` for all of them."""
+        query = sa.select(items).order_by(items.c.published.desc(), items.c.id).limit(limit)
         with self.engine.connect() as conn:
             return [_item(r) for r in conn.execute(query)]
 
-    def items_needing(self, lang: str, limit: int) -> list[Item]:
-        """Recent items with no up-to-date translation into ``lang`` (or a failed one)."""
+    def items_needing(self, lang: str, include_awaiting: bool) -> list[Item]:
+        """Items, newest first, with no up-to-date translation into ``lang``.
+
+        Failed and stale ones are included; items awaiting an engine only when
+        ``include_awaiting`` (an engine now serves the language), so a language
+        without a model costs nothing per cycle.
+        """
         t = translations
+        done = ("translated", "reviewed") if include_awaiting else ("translated", "reviewed",
+                                                                     "awaiting")
         query = (
             sa.select(items).select_from(items.outerjoin(
                 t, sa.and_(t.c.item_id == items.c.id, t.c.lang == lang)))
             .where(sa.or_(t.c.item_id.is_(None), t.c.content_hash != items.c.content_hash,
-                          t.c.status.not_in(("translated", "reviewed"))))
-            .order_by(items.c.published.desc()).limit(limit)
+                          t.c.status.not_in(done)))
+            .order_by(items.c.published.desc())
         )
         with self.engine.connect() as conn:
             return [_item(r) for r in conn.execute(query)]
@@ -116,13 +124,16 @@ class Store:
             return conn.execute(query.values(status="stale")).rowcount
 
     def translations_for(self, lang: str, item_ids: list[str]) -> dict[str, Translation]:
-        query = sa.select(translations).where(
-            translations.c.lang == lang, translations.c.item_id.in_(item_ids))
+        found = {}
         with self.engine.connect() as conn:
-            return {r.item_id: Translation(**{
-                        **r._mapping, "changed": from_iso(r.changed),
-                        "segments": tuple(tuple(s) for s in json.loads(r.segments))})
-                    for r in conn.execute(query)}
+            for chunk in iter_chunks(item_ids, CHUNK):
+                query = sa.select(translations).where(
+                    translations.c.lang == lang, translations.c.item_id.in_(chunk))
+                found.update({r.item_id: Translation(**{
+                    **r._mapping, "changed": from_iso(r.changed),
+                    "segments": tuple(tuple(s) for s in json.loads(r.segments))})
+                    for r in conn.execute(query)})
+        return found
 
     def translation_counts(self) -> dict[str, dict[str, int]]:
         query = sa.select(translations.c.lang, translations.c.status, sa.func.count()) \
@@ -143,8 +154,7 @@ class Store:
     def memory_get(self, keys: list[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         with self.engine.connect() as conn:
-            for start in range(0, len(keys), 500):  # stay under SQLite's variable limit
-                chunk = keys[start:start + 500]
+            for chunk in iter_chunks(keys, CHUNK):
                 query = sa.select(memory.c.key, memory.c.text).where(memory.c.key.in_(chunk))
                 found.update(conn.execute(query).all())
         return found
@@ -154,8 +164,7 @@ class Store:
             return
         with self.engine.begin() as conn:
             known = set()
-            for start in range(0, len(entries), 500):
-                chunk = list(entries)[start:start + 500]
+            for chunk in iter_chunks(list(entries), CHUNK):
                 known.update(conn.execute(sa.select(memory.c.key)
                                           .where(memory.c.key.in_(chunk))).scalars())
             rows = [{"key": k, "text": v} for k, v in entries.items() if k not in known]
@@ -167,8 +176,10 @@ class Store:
     def guids_for(self, lang: str, item_ids: list[str], make: callable) -> dict[str, str]:
         """Per-language GUIDs; new ones are made by ``make(item_id)`` and then never change."""
         with self.engine.begin() as conn:
-            known = dict(conn.execute(sa.select(guids.c.item_id, guids.c.guid).where(
-                guids.c.lang == lang, guids.c.item_id.in_(item_ids))).all())
+            known = {}
+            for chunk in iter_chunks(item_ids, CHUNK):
+                known.update(conn.execute(sa.select(guids.c.item_id, guids.c.guid).where(
+                    guids.c.lang == lang, guids.c.item_id.in_(chunk))).all())
             fresh = [{"item_id": i, "lang": lang, "guid": make(i)}
                      for i in item_ids if i not in known]
             if fresh:

@@ -20,12 +20,14 @@ from markupsafe import escape
 from ..config import Config
 from ..models import Entry, Item, Translation
 from ..store import Store
-from . import feeds, i18n
+from . import archive, feeds, i18n
 from .jsonfeed import jsonfeed
 from .opml import opml
 from .write import write_if_changed
 
 log = logging.getLogger(__name__)
+WIDGET_ITEMS = 10
+EMBED_JS = Path(__file__).resolve().parent.parent / "assets" / "embed.js"
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("syndicator", "templates"),
     autoescape=True, keep_trailing_newline=True)
@@ -36,16 +38,18 @@ class Edition:
     """One language's feed: what it says about itself and its entries."""
     info: feeds.FeedInfo
     ui: i18n.UI
-    entries: list[Entry]
+    entries: list[Entry]  # the subscription document's, newest first
+    archived: list[Entry]  # every older entry, oldest first (RFC 5005 archives)
 
 
 def publish_all(store: Store, config: Config, now: datetime) -> list[Path]:
     """Write every language's documents; returns the files that changed."""
-    items = store.recent_items(config.max_items)
+    items = store.recent_items(None)
     editions = {lang: _edition(store, config, lang, items, now) for lang in config.languages}
     documents: dict[Path, bytes] = {}
     for lang, edition in editions.items():
         documents.update(_documents(config, edition, _alternates(config, editions, lang)))
+        documents.update(archive.documents(config, edition, _content))
     documents.update(_index_documents(config, editions))
     written = [path for path, data in documents.items() if write_if_changed(path, data)]
     for path in written:
@@ -76,20 +80,21 @@ def _edition(store: Store, config: Config, lang: str, items: list[Item],
                             lambda item_id: make_guid(config.base_url, lang, by_id[item_id]))
     translated = ({} if lang == config.source_language
                   else store.translations_for(lang, list(by_id)))
-    entries = [e for e in (_entry(config, lang, item, guids[item.id], translated.get(item.id),
+    visible = [e for e in (_entry(config, lang, item, guids[item.id], translated.get(item.id),
                                   now) for item in items) if e is not None]
+    entries, archived = visible[:config.max_items], visible[config.max_items:][::-1]
     ui = i18n.UI(config.translations_dir, lang, config.title)
     info = feeds.FeedInfo(
         lang=lang, title=ui.title, description=ui.description,
-        home=url(config, lang, "index.html"), rss_url=url(config, lang, "rss.xml"),
-        atom_url=url(config, lang, "atom.xml"),
-        # An empty feed has no item dates: it is dated at the epoch, never "now",
-        # so rebuilding it changes no byte.
-        updated=feeds.feed_updated(entries, datetime.fromtimestamp(0, items[0].updated.tzinfo)
-                                   if items else datetime(1970, 1, 1).astimezone()),
+        home=url(config, lang, "index.html"),
+        # A feed whose items all wait for review is dated by the newest item it holds back.
+        updated=feeds.feed_updated(entries, items[0].updated if items else feeds.EPOCH),
         alternates=tuple((other, url(config, other, "atom.xml"))
-                         for other in config.languages if other != lang))
-    return Edition(info, ui, entries)
+                         for other in config.languages if other != lang),
+        history=feeds.History(url(config, lang, ""),
+                              prev=archive.page_count(len(archived), config.archive_size)
+                              or None))
+    return Edition(info, ui, entries, archived)
 
 
 def _entry(config: Config, lang: str, item: Item, guid: str, tr: Translation | None,
@@ -174,11 +179,14 @@ def _documents(config: Config, edition: Edition, alternates: dict[str, list]
         json_url=url(config, lang, "feed.json"),
         languages=_language_links(config, "index.html"),
         pages=[(o, u) for o, u, _ in _language_links(config, "index.html") if o != lang])
+    widget = _templates.get_template("widget.html").render(
+        lang=lang, direction=Locale.parse(lang).text_direction, info=info,
+        entries=entries[:WIDGET_ITEMS], dates=dates)
     folder = config.output_dir / lang
-    return {folder / "rss.xml": feeds.rss(info, entries, content),
+    return {folder / "widget.html": widget.encode(),
+            folder / "rss.xml": feeds.rss(info, entries, content),
             folder / "atom.xml": feeds.atom(info, entries, content, entry_links),
-            folder / "feed.json": jsonfeed(info, entries, content, alternates,
-                                           url(config, lang, "feed.json")),
+            folder / "feed.json": jsonfeed(info, entries, content, alternates),
             folder / "index.html": page.encode()}
 
 
@@ -190,4 +198,5 @@ def _index_documents(config: Config, editions: dict[str, Edition]) -> dict[Path,
                 "rss_url": ed.info.rss_url, "home": ed.info.home}
                for lang, ed in editions.items()]
     return {config.output_dir / "index.html": languages_page.encode(),
-            config.output_dir / "index.opml": opml(config.title, listing)}
+            config.output_dir / "index.opml": opml(config.title, listing),
+            config.output_dir / "embed.js": EMBED_JS.read_bytes()}

@@ -11,7 +11,7 @@ XML that comes out rather than the calls made here:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from feedgen.feed import FeedGenerator
 from lxml import etree
@@ -20,11 +20,27 @@ from .. import __version__
 from ..models import Entry
 
 ATOM = "http://www.w3.org/2005/Atom"
+FH = "http://purl.org/syndication/history/1.0"
 # Stable category terms that tell readers how an entry's text was made.
 PROVENANCE_SCHEME = "https://syndicator.example/provenance"
 PROVENANCE = {"translated": "machine-translation", "reviewed": "human-reviewed",
               "awaiting": "awaiting-translation", "failed": "awaiting-translation"}
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+@dataclass(frozen=True)
+class History:
+    """RFC 5005 links of one document: page numbers of its neighbours (None = none)."""
+    folder: str  # the language folder's URL, ending in "/"
+    page: int | None = None  # None: the subscription document
+    prev: int | None = None  # the next older archive page
+    next: int | None = None  # the next newer archive page
+
+    def url(self, fmt: str, page: int | None) -> str:
+        names = {"rss": ("rss.xml", "rss-archive-{}.xml"),
+                 "atom": ("atom.xml", "atom-archive-{}.xml"),
+                 "json": ("feed.json", "feed-archive-{}.json")}[fmt]
+        return self.folder + (names[0] if page is None else names[1].format(page))
 
 
 @dataclass(frozen=True)
@@ -34,10 +50,21 @@ class FeedInfo:
     title: str
     description: str
     home: str  # the language's index.html
-    rss_url: str
-    atom_url: str
     updated: datetime
     alternates: tuple[tuple[str, str], ...]  # (lang, atom url) of the other languages
+    history: History
+
+    @property
+    def rss_url(self) -> str:
+        return self.history.url("rss", self.history.page)
+
+    @property
+    def atom_url(self) -> str:
+        return self.history.url("atom", self.history.page)
+
+    @property
+    def json_url(self) -> str:
+        return self.history.url("json", self.history.page)
 
 
 def _generator(info: FeedInfo, entries: list[Entry], content: dict[str, str],
@@ -75,8 +102,12 @@ def _generator(info: FeedInfo, entries: list[Entry], content: dict[str, str],
     return fg
 
 
-def feed_updated(entries: list[Entry], fallback: datetime) -> datetime:
-    # Dates come from the items, never from "now", so rebuilding changes no byte.
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def feed_updated(entries: list[Entry], fallback: datetime = EPOCH) -> datetime:
+    # Dates come from the items, never from "now", so rebuilding changes no byte;
+    # an empty document takes the caller's item-derived fallback.
     return max((e.item.updated for e in entries), default=fallback)
 
 
@@ -84,12 +115,28 @@ def _serialise(root: etree._Element) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
+def _history_links(info: FeedInfo, fmt: str) -> list[tuple[str, str]]:
+    history = info.history
+    links = [("prev-archive", history.prev), ("next-archive", history.next)]
+    found = [(rel, history.url(fmt, page)) for rel, page in links if page is not None]
+    if history.page is not None:
+        found.append(("current", history.url(fmt, None)))
+    return found
+
+
 def rss(info: FeedInfo, entries: list[Entry], content: dict[str, str]) -> bytes:
     root = etree.fromstring(_generator(info, entries, content, info.rss_url).rss_str())
+    channel = root.find("channel")
+    self_link = channel.find(f"{{{ATOM}}}link")
+    for rel, href in reversed(_history_links(info, "rss")):
+        link = etree.Element(f"{{{ATOM}}}link", rel=rel, href=href, type="application/rss+xml")
+        self_link.addnext(link)
+    if info.history.page is not None:
+        self_link.addnext(etree.Element(f"{{{FH}}}archive", nsmap={"fh": FH}))
     for element, entry in zip(root.iter("item"), entries):
         if entry.text_lang != info.lang:
             element.set(XML_LANG, entry.text_lang)
-    return _serialise(root)
+    return _serialise(_tidy(root))
 
 
 def atom(info: FeedInfo, entries: list[Entry], content: dict[str, str],
@@ -104,6 +151,11 @@ def atom(info: FeedInfo, entries: list[Entry], content: dict[str, str],
     anchor = feed_links[-1]
     for lang, url in reversed(info.alternates):
         anchor.addnext(_link("alternate", url, "application/atom+xml", hreflang=lang))
+    for rel, href in reversed(_history_links(info, "atom")):
+        anchor.addnext(_link(rel, href, "application/atom+xml"))
+    if info.history.page is not None:
+        # RFC 5005 fh:archive: an archive document, which will not change much.
+        anchor.addnext(etree.Element(f"{{{FH}}}archive", nsmap={"fh": FH}))
     for element, entry in zip(root.iter(f"{{{ATOM}}}entry"), entries):
         for link in element.findall(f"{{{ATOM}}}link"):
             element.remove(link)  # feedgen dropped their rel/type; rebuilt below
@@ -119,7 +171,14 @@ def atom(info: FeedInfo, entries: list[Entry], content: dict[str, str],
                                 length=str(image.length) if image.length else None))
         if entry.text_lang != info.lang:
             element.set(XML_LANG, entry.text_lang)
-    return _serialise(root)
+    return _serialise(_tidy(root))
+
+
+def _tidy(root: etree._Element) -> etree._Element:
+    """Declare namespaces once, on the root, as feed readers expect."""
+    etree.cleanup_namespaces(root, top_nsmap={"fh": FH} if root.find(f".//{{{FH}}}archive")
+                             is not None else None)
+    return root
 
 
 def _source_lang(entry: Entry, entry_links: dict[str, list[tuple[str, str]]]) -> str:

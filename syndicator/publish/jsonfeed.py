@@ -8,18 +8,20 @@ from .feeds import FeedInfo
 
 
 def jsonfeed(info: FeedInfo, entries: list[Entry], content: dict[str, str],
-             alternates: dict[str, list[dict]], feed_url: str) -> bytes:
+             alternates: dict[str, list[dict]]) -> bytes:
     """``alternates[guid]`` lists the entry's other language versions (``_syndicator``)."""
     document = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": info.title,
         "home_page_url": info.home,
-        "feed_url": feed_url,
+        "feed_url": info.json_url,
         "description": info.description,
         "language": info.lang,
         "authors": [{"name": info.title}],
         "items": [_item(e, content[e.guid], alternates.get(e.guid, [])) for e in entries],
     }
+    if info.history.prev is not None:  # JSON Feed pages to older items with next_url
+        document["next_url"] = info.history.url("json", info.history.prev)
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode()
 
 

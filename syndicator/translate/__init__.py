@@ -115,6 +115,7 @@ def memory_key(text: str, src: str, tgt: str, version: str, glossary: str = "") 
 
 
 Progress = Callable[[str, int, int], None]  # (language, done, total)
+ITEMS_PER_BATCH = 64
 
 
 def translate_pending(store: Store, engines: Engines, config: Config, now: datetime,
@@ -125,10 +126,16 @@ def translate_pending(store: Store, engines: Engines, config: Config, now: datet
     for lang in config.targets:
         if lang == config.source_language:
             continue
-        items = store.items_needing(lang, config.max_items)
-        counts[lang] = _translate_language(store, engines, config.source_language, lang,
-                                           items, now, progress,
-                                           config.review.keeps_stale_approvals(lang))
+        served = engines.for_pair(config.source_language, lang) is not None
+        items = store.items_needing(lang, include_awaiting=served)
+        counts[lang] = 0
+        # Chunks bound memory and make each chunk's work durable before the next one:
+        # a crash or SIGTERM loses at most one chunk.
+        for start in range(0, len(items), ITEMS_PER_BATCH):
+            counts[lang] += _translate_language(
+                store, engines, config.source_language, lang,
+                items[start:start + ITEMS_PER_BATCH], now, progress,
+                config.review.keeps_stale_approvals(lang))
     return counts
 
 

@@ -1,0 +1,45 @@
+"""RFC 5005 archives: older entries in fixed pages that new items never reshuffle.
+
+Entries beyond the subscription window are numbered from the oldest; page p
+holds archived entries (p-1)*size … p*size-1. A new item pushes one entry out
+of the subscription document into the newest page, so one cycle rewrites the
+subscription document and at most one archive page. When a page fills up, the
+next (empty) page is created in the same write, so the full page's
+``next-archive`` link never has to be added later; an edited old item
+rewrites only its own page.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from ..config import Config
+from . import feeds, i18n
+from .jsonfeed import jsonfeed
+
+
+def page_count(archived: int, size: int) -> int:
+    """Pages for ``archived`` entries: full pages plus the (possibly empty) newest one."""
+    return archived // size + 1 if archived else 0
+
+
+def documents(config: Config, edition, render_content) -> dict[Path, bytes]:
+    """Every archive page of one language, in RSS, Atom and JSON Feed."""
+    size, lang = config.archive_size, edition.info.lang
+    count = page_count(len(edition.archived), size)
+    folder = config.output_dir / lang
+    out: dict[Path, bytes] = {}
+    for page in range(1, count + 1):
+        entries = edition.archived[(page - 1) * size: page * size][::-1]  # newest first
+        # The empty newest page is dated by the newest archived entry, not the epoch.
+        newest = edition.archived[-1].item.updated
+        info = replace(edition.info, updated=feeds.feed_updated(entries, newest), history=replace(
+            edition.info.history, page=page, prev=page - 1 or None,
+            next=page + 1 if page < count else None))
+        dates = {e.guid: i18n.date_line(e.item.published, lang, config.timezone)
+                 for e in entries}
+        content = {e.guid: render_content(e, edition.ui, dates[e.guid]) for e in entries}
+        out[folder / f"rss-archive-{page}.xml"] = feeds.rss(info, entries, content)
+        out[folder / f"atom-archive-{page}.xml"] = feeds.atom(info, entries, content, {})
+        out[folder / f"feed-archive-{page}.json"] = jsonfeed(info, entries, content, {})
+    return out

@@ -1,0 +1,464 @@
+"""The translators' review page at ``/review/`` (``syndicator serve`` mounts it).
+
+A translator sees, per language, the source and the translation block by block,
+edits and approves them. Every approval goes through ``catalog.approve``, the
+same code path as a PO import, so history, the approved memory and re-assembly
+behave alike. "Publish now" runs ``cycle.retranslate`` under the store lock.
+
+Server-rendered HTML only: plain forms work without JavaScript and with the
+keyboard alone. Security: session cookies (only their hash is stored), a CSRF
+token on every form, POST for every change, per-language permissions (403 and
+a log line otherwise), rate-limited logins and a CSP that allows nothing but
+the one inline stylesheet, by hash.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import logging
+import math
+import secrets
+import threading
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from datetime import datetime, timezone
+from typing import Callable
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
+
+import jinja2
+from babel import Locale
+from babel.dates import format_datetime
+from babel.numbers import format_decimal
+from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from ..catalog import Approval, approvals_for, approve, export_catalog, segment_history
+from ..config import Config
+from ..cycle import retranslate, store_lock
+from ..errors import LockedError, SyndicatorError
+from ..models import Item, item_key
+from ..publish import i18n, waiting
+from ..store import Store, from_iso, open_store
+from . import accounts
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE, LOGIN_COOKIE, COOKIE_PATH = "review_session", "review_login", "/review"
+MAX_BODY = 1 << 20
+# Every route takes every method, so a GET on an action gets our 405, not the
+# static files' 404 (the static route would match what ours turned down).
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # a whole item's blocks fit many times over
+_env = jinja2.Environment(loader=jinja2.PackageLoader("syndicator", "templates"),
+                          autoescape=True, undefined=jinja2.StrictUndefined,
+                          trim_blocks=True, lstrip_blocks=True)
+# The stylesheet is inline (one request per page, nothing to cache-bust) and
+# allowed by its hash, so the CSP needs neither 'unsafe-inline' nor 'self'.
+STYLE = _env.loader.get_source(_env, "review/_style.html")[0]
+CSP = ("default-src 'none'; style-src 'sha256-"
+       + base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
+       + "'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+           "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
+           "Cache-Control": "no-store", "Cross-Origin-Opener-Policy": "same-origin"}
+MESSAGES = {  # ?msg= codes after a redirect; only these fixed texts are ever shown
+    "approved": "Approved {n} block(s). Feeds show them after the next publish.",
+    "unchanged": "Nothing changed: that text was already approved.",
+    "empty": "An approved translation cannot be empty.",
+    "stale": "The source text changed since the page was loaded; review it again below.",
+    "published": "Published: the feeds now carry the approved text.",
+    "locked": "A syndicator cycle is running (or `syndicator run` holds the store): your "
+              "approved text is saved and will be published by that cycle or the next one.",
+    "failed": "Publishing failed; the approved text is saved. See the server log.",
+}
+STATES = {  # of an item, then of a block
+    "item": {"changed": "Source changed since approval", "machine": "Machine translation only",
+             "untranslated": "Not translated yet", "partial": "Partly reviewed",
+             "reviewed": "Reviewed"},
+    "block": {"changed": "Source changed since approval", "machine": "Machine translation",
+              "untranslated": "Not translated yet", "approved": "Approved"}}
+RANKS = {"changed": 0, "machine": 1, "untranslated": 1, "partial": 2, "reviewed": 3}
+
+
+class Refused(Exception):
+    """A request answered with an error page (403, 404, ...) instead of its action."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass(frozen=True)
+class SegmentView:
+    key: str
+    label: str
+    source: str
+    machine: str
+    text: str          # what the textarea starts with
+    state: str         # approved | changed | machine | untranslated
+    old_source: str    # the source an approval translated, when it has changed since
+    digest: str        # of ``source``: a change between page load and save is caught
+    history: list = field(default_factory=list)
+
+    @property
+    def anchor(self) -> str:
+        return "s-" + hashlib.sha256(self.key.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class ItemView:
+    item: Item
+    key: str
+    state: str         # changed | machine | partial | reviewed
+    segments: list[SegmentView]
+
+    @property
+    def anchor(self) -> str:
+        return "i-" + hashlib.sha256(self.key.encode()).hexdigest()[:12]
+
+
+def review_routes(config: Config, *, clock: Callable[[], datetime] | None = None) -> list:
+    """The routes ``make_app`` mounts before the static files; ``clock`` is for tests."""
+    return ReviewApp(config, clock or (lambda: datetime.now(timezone.utc))).routes()
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _one(form: dict[str, list[str]], name: str) -> str | None:
+    """A single-valued field; a repeated one counts as missing (no last-wins tricks)."""
+    values = form.get(name, [])
+    return values[0] if len(values) == 1 else None
+
+
+def _loopback(host: str | None) -> bool:
+    try:
+        return bool(host) and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_https(request: Request) -> bool:
+    # uvicorn already applies X-Forwarded-Proto from trusted proxies; this repeats
+    # the rule for other servers: believed only from a proxy on this machine.
+    if request.url.scheme == "https":
+        return True
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return forwarded == "https" and _loopback(request.client.host if request.client else None)
+
+
+async def _read_form(request: Request) -> dict[str, list[str]]:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/x-www-form-urlencoded":
+        raise Refused(415, "Send the form as application/x-www-form-urlencoded.")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise Refused(413, "The form is too large.")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=5000,
+                          errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise Refused(400, "The form could not be read.") from None
+    form: dict[str, list[str]] = {}
+    for name, value in pairs:
+        form.setdefault(name, []).append(value)
+    return form
+
+
+def _segment_label(key: str) -> tuple[str, list[int]]:
+    """("Paragraph", [3, 2]) for ``…#body[2.1]``: the kind and its 1-based numbers."""
+    kind, _, rest = key.rpartition("#")[2].partition("[")
+    numbers = [int(n) + 1 for n in rest.rstrip("]").split(".") if n.isdigit()]
+    return {"title": "Title", "summary": "Summary"}.get(kind, "Paragraph"), numbers
+
+
+class ReviewApp:
+    def __init__(self, config: Config, clock: Callable[[], datetime]):
+        self.config, self.clock = config, clock
+        self.languages = [t for t in config.targets if t != config.source_language]
+        self._store: Store | None = None
+        self._store_lock = threading.Lock()
+
+    @property
+    def store(self) -> Store:
+        with self._store_lock:  # opened on first use: `serve` without review never migrates
+            if self._store is None:
+                self._store = open_store(self.config.store_path)
+            return self._store
+
+    def routes(self) -> list:
+        page, action = {"GET", "HEAD"}, {"POST"}
+        paths = [("/review/", self.overview, page), ("/review/login", self.login, action),
+                 ("/review/logout", self.logout, action),
+                 ("/review/{lang}/", self.language, page),
+                 ("/review/{lang}/approve", self.approve, action),
+                 ("/review/{lang}/publish", self.publish, action)]
+        return [Route("/review", lambda request: RedirectResponse("/review/", 308))] + [
+            Route(path, self._endpoint(handler, allowed), methods=ANY_METHOD)
+            for path, handler, allowed in paths]
+
+    def _endpoint(self, handler, methods: set[str]):
+        async def endpoint(request: Request) -> Response:
+            try:
+                if request.method not in methods:
+                    raise Refused(405, "Use the form on the review page.")
+                form = await _read_form(request) if request.method == "POST" else {}
+                return await run_in_threadpool(handler, request, form)
+            except Refused as exc:
+                response = self._render(request, "review/message.html", None,
+                                        status=exc.status, message=exc.message)
+                if exc.status == 405:
+                    response.headers["Allow"] = ", ".join(sorted(methods))
+                return response
+        return endpoint
+
+    # --- rendering ---------------------------------------------------------------
+
+    def _render(self, request: Request, template: str, session, status: int = 200,
+                lang: str | None = None, **context) -> HTMLResponse:
+        locale = lang or self.config.source_language
+        html = _env.get_template(template).render(
+            style=Markup(STYLE), site_title=self.config.title, session=session,
+            csrf=session.csrf if session else "", states=STATES, lang=lang,
+            source_lang=self.config.source_language, language_name=i18n.language_name,
+            num=lambda n, in_locale=locale: format_decimal(n, locale=in_locale),
+            status_text=f"{status} {HTTPStatus(status).phrase}",
+            when=lambda at: format_datetime(from_iso(at) if isinstance(at, str) else at,
+                                            "medium", tzinfo=ZoneInfo(self.config.timezone),
+                                            locale=locale),
+            day=lambda moment: i18n.date_line(moment, locale, self.config.timezone),
+            **context)
+        return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+    def _redirect(self, location: str) -> RedirectResponse:
+        return RedirectResponse(location, status_code=303, headers=HEADERS)
+
+    def _set_cookie(self, request: Request, response: Response, name: str, value: str,
+                    max_age: int | None = None) -> None:
+        response.set_cookie(name, value, max_age=max_age, path=COOKIE_PATH,
+                            secure=_is_https(request), httponly=True, samesite="lax")
+
+    # --- who is asking -------------------------------------------------------------
+
+    def _session(self, request: Request) -> accounts.Session | None:
+        return accounts.find_session(self.store, request.cookies.get(SESSION_COOKIE),
+                                     self.clock())
+
+    def _refuse(self, request: Request, who: str, why: str, status: int = 403):
+        log.warning("refused %s %s for %s: %s", request.method, request.url.path, who, why)
+        return Refused(status, "You are not allowed to do that.")
+
+    def _require(self, request: Request, form: dict) -> accounts.Session:
+        """The session of a state-changing request, with its CSRF token checked."""
+        fetch_site = request.headers.get("sec-fetch-site", "same-origin")
+        if fetch_site not in ("same-origin", "none"):
+            raise self._refuse(request, "a cross-site request", f"Sec-Fetch-Site {fetch_site}")
+        session = self._session(request)
+        if session is None:
+            raise Refused(403, "Your session has ended; log in again.")
+        token = _one(form, "csrf") or ""
+        if not hmac.compare_digest(token.encode(), session.csrf.encode()):
+            raise self._refuse(request, repr(session.translator.name), "missing or wrong CSRF token")
+        return session
+
+    def _language(self, request: Request, session: accounts.Session,
+                  form: dict | None = None) -> str:
+        lang = request.path_params["lang"]
+        who = repr(session.translator.name)
+        if lang not in self.languages:
+            raise Refused(404, "There is no such language to review.")
+        if lang not in session.translator.languages:
+            raise self._refuse(request, who, f"language {lang!r} is not theirs (URL)")
+        if form is not None and _one(form, "lang") != lang:
+            raise self._refuse(request, who, "the form's lang field does not match the URL")
+        return lang
+
+    # --- pages ---------------------------------------------------------------------
+
+    def overview(self, request: Request, form: dict) -> Response:
+        if not accounts.has_translators(self.store):
+            return self._render(request, "review/setup.html", None)
+        session = self._session(request)
+        if session is None:
+            return self._login_page(request)
+        now = self.clock()
+        summary = []
+        for lang in session.translator.languages:
+            if lang in self.languages:
+                views, pending = self._items(lang, with_history=False)
+                summary.append((lang, views, pending, len(waiting(self.store, self.config,
+                                                                   lang, now))))
+        return self._render(request, "review/overview.html", session, summary=summary)
+
+    def language(self, request: Request, form: dict) -> Response:
+        session = self._session(request)
+        if session is None:
+            return self._redirect("/review/")
+        lang = self._language(request, session)
+        views, pending = self._items(lang, with_history=True)
+        message = MESSAGES.get(request.query_params.get("msg", ""), "")
+        count = request.query_params.get("n", "0")
+        return self._render(
+            request, "review/language.html", session, lang=lang,
+            direction=Locale.parse(lang).text_direction, items=views, pending=pending,
+            message=message.format(n=format_decimal(int(count) if count.isdigit() else 0,
+                                                    locale=lang)),
+            policy=self.config.review.policy(lang),
+            queue=waiting(self.store, self.config, lang, self.clock()))
+
+    def _items(self, lang: str, with_history: bool) -> tuple[list[ItemView], int]:
+        """Items of the feed in review order, and how many await a (re)translation."""
+        items = self.store.recent_items(self.config.max_items)
+        translations = self.store.translations_for(lang, [i.id for i in items])
+        approved = approvals_for(self.store, lang)
+        views, pending = [], 0
+        for item in items:
+            tr = translations.get(item.id)
+            if tr is None or tr.content_hash != item.content_hash or not tr.segments:
+                pending += 1  # the next cycle (re)translates it; nothing to review yet
+                continue
+            segments = [self._segment(lang, key, source, machine, approved.get(key),
+                                      with_history) for key, source, machine in tr.segments]
+            views.append(ItemView(item, item_key(item.id), _item_state(segments), segments))
+        views.sort(key=lambda v: RANKS[v.state])  # stable: newest first within a rank
+        return views, pending
+
+    def _segment(self, lang: str, key: str, source: str, machine: str,
+                 approval: Approval | None, with_history: bool) -> SegmentView:
+        kind, numbers = _segment_label(key)
+        label = kind if kind != "Paragraph" else "Paragraph " + ", part ".join(
+            format_decimal(n, locale=lang) for n in numbers)
+        if approval is None:
+            state, old = ("machine" if machine else "untranslated"), ""
+        elif approval.source_text == source:
+            state, old = "approved", ""
+        else:
+            state, old = "changed", approval.source_text
+        # A changed source keeps the human text as the starting point, as news.po does.
+        text = approval.text if approval else machine
+        history = segment_history(self.store, lang, key) if approval and with_history else []
+        return SegmentView(key, label, source, machine, text, state, old, _digest(source),
+                           history)
+
+    # --- login and logout ------------------------------------------------------------
+
+    def _login_page(self, request: Request, status: int = 200, message: str = "") -> Response:
+        token = request.cookies.get(LOGIN_COOKIE, "")
+        if not (20 <= len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()):
+            token = secrets.token_urlsafe(32)
+        response = self._render(request, "review/login.html", None, status=status,
+                                login_csrf=token, message=message)
+        self._set_cookie(request, response, LOGIN_COOKIE, token)
+        return response
+
+    def login(self, request: Request, form: dict) -> Response:
+        # Double-submit token: the login form has no session yet to bind one to.
+        cookie, token = request.cookies.get(LOGIN_COOKIE, ""), _one(form, "csrf") or ""
+        if not cookie or not hmac.compare_digest(token.encode(), cookie.encode()):
+            raise self._refuse(request, "a login form", "missing or wrong CSRF token")
+        name = (_one(form, "name") or "").strip()[:64]
+        address = request.client.host if request.client else "unknown"
+        now = self.clock()
+        try:
+            translator = accounts.authenticate(self.store, name, _one(form, "password") or "",
+                                               address, now)
+        except accounts.Locked as exc:
+            minutes = math.ceil((exc.until - now).total_seconds() / 60)
+            response = self._login_page(request, 429, "Too many failed logins. Try again in "
+                                        f"{format_decimal(minutes, locale='en')} minute(s).")
+            response.headers["Retry-After"] = str(minutes * 60)
+            return response
+        if translator is None:
+            return self._login_page(request, 401, "Wrong name or password.")
+        session_id, _ = accounts.start_session(self.store, translator.name, now,
+                                               previous=request.cookies.get(SESSION_COOKIE))
+        response = self._redirect("/review/")
+        self._set_cookie(request, response, SESSION_COOKIE, session_id,
+                         max_age=int(accounts.SESSION_TTL.total_seconds()))
+        return response
+
+    def logout(self, request: Request, form: dict) -> Response:
+        session = self._require(request, form)
+        accounts.end_session(self.store, request.cookies.get(SESSION_COOKIE))
+        log.info("translator %r logged out", session.translator.name)
+        response = self._redirect("/review/")
+        response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, secure=_is_https(request),
+                               httponly=True, samesite="lax")
+        return response
+
+    # --- actions ---------------------------------------------------------------------
+
+    def approve(self, request: Request, form: dict) -> Response:
+        session = self._require(request, form)
+        lang = self._language(request, session, form)
+        key = _one(form, "item") or ""
+        view = next((v for v in self._items(lang, with_history=False)[0] if v.key == key), None)
+        if view is None:
+            raise Refused(409, "That item is no longer on the review list; reload the page.")
+        by_key = {s.key: s for s in view.segments}
+        only = _one(form, "only")
+        if only is not None and only not in by_key:
+            raise Refused(400, "That block is not part of the item.")
+        now, counts = self.clock(), {"approved": 0, "stale": 0, "empty": 0}
+        for segment in ([by_key[only]] if only else view.segments):
+            text = (_one(form, f"text:{segment.key}") or "").replace("\r\n", "\n")
+            if not hmac.compare_digest(_one(form, f"src:{segment.key}") or "", segment.digest):
+                counts["stale"] += 1
+            elif not text.strip():
+                counts["empty"] += 1
+            else:
+                counts["approved"] += approve(self.store, lang, segment.key, segment.source,
+                                              text, session.translator.name, "web", now)
+        if counts["approved"]:
+            self._sync_catalog(lang, now)
+        msg = ("stale" if counts["stale"] else "approved" if counts["approved"]
+               else "empty" if counts["empty"] and only else "unchanged")
+        return self._redirect(f"/review/{lang}/?msg={msg}&n={counts['approved']}"
+                              f"#{view.anchor}")
+
+    def _sync_catalog(self, lang: str, now: datetime) -> None:
+        """Write the approval into news.po at once.
+
+        The next cycle imports news.po before anything else, and an entry still
+        holding an older human text would be approved again over this one.
+        """
+        items = self.store.recent_items(self.config.max_items)
+        try:
+            export_catalog(self.store, self.config, lang, [i.id for i in items],
+                           {i.id: i.url for i in items}, now)
+        except OSError as exc:
+            log.error("could not update the %s catalog after a web approval: %s", lang, exc)
+
+    def publish(self, request: Request, form: dict) -> Response:
+        session = self._require(request, form)
+        lang = self._language(request, session, form)
+        try:
+            with store_lock(self.config.store_path):
+                retranslate(self.config, self.clock(), store=self.store)
+            msg = "published"
+            log.info("translator %r published the feeds", session.translator.name)
+        except LockedError:
+            msg = "locked"
+            log.info("publish now by %r: the store is locked by a cycle",
+                     session.translator.name)
+        except SyndicatorError:
+            msg = "failed"
+            log.exception("publish now by %r failed", session.translator.name)
+        return self._redirect(f"/review/{lang}/?msg={msg}")
+
+
+def _item_state(segments: list[SegmentView]) -> str:
+    states = {s.state for s in segments}
+    if "changed" in states:
+        return "changed"
+    if "approved" not in states:
+        return "machine" if "machine" in states else "untranslated"
+    return "reviewed" if states == {"approved"} else "partial"

@@ -1,0 +1,124 @@
+"""RFC 5005 archives: paging links, no duplicates, and writes that stay small."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections import Counter
+from datetime import timedelta
+
+import feedparser
+import pytest
+from lxml import etree
+
+from syndicator.cycle import run_once
+from syndicator.translate.packages import install_file
+
+from conftest import (ATOM_RNC, FROZEN_NOW, SAMPLE_SITE, Site, html_source, make_config,
+                      require_shared, require_tool)
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+FH = "{http://purl.org/syndication/history/1.0}"
+LANGS = ["en", "ru", "hy"]
+
+
+@pytest.fixture
+def archived(tmp_path, lexicon_package):
+    shutil.copytree(SAMPLE_SITE, tmp_path / "site")
+    site = Site(tmp_path / "site")
+    config = make_config(tmp_path, sources=[html_source(site)],
+                         languages={"targets": ["ru", "hy"]},
+                         output={"dir": "feeds", "max_items": 2, "archive_size": 2})
+    install_file(lexicon_package, config.argos.packages_dir)
+    run_once(config, now=FROZEN_NOW)
+    yield config, site
+    site.close()
+
+
+def _links(path):
+    root = etree.parse(str(path)).getroot()
+    return {l.get("rel"): l.get("href") for l in root.findall(f"{ATOM}link")}, root
+
+
+def test_older_items_move_to_linked_archive_pages_marked_fh_archive(archived):
+    config, _ = archived
+    folder = config.output_dir / "ru"
+    links, root = _links(folder / "atom.xml")
+    assert links["prev-archive"].endswith("/ru/atom-archive-3.xml")
+    assert root.find(f"{FH}archive") is None
+    for page, prev, nxt in ((1, None, 2), (2, 1, 3), (3, 2, None)):
+        links, root = _links(folder / f"atom-archive-{page}.xml")
+        assert root.find(f"{FH}archive") is not None
+        assert links["self"].endswith(f"/ru/atom-archive-{page}.xml")
+        assert links["current"].endswith("/ru/atom.xml")
+        assert (links.get("prev-archive") or "").endswith(f"atom-archive-{prev}.xml" if prev else "")
+        assert ("next-archive" in links) == (nxt is not None)
+    rss = etree.parse(str(folder / "rss-archive-2.xml")).getroot()
+    rels = {l.get("rel") for l in rss.iter(f"{ATOM}link")}
+    assert {"self", "prev-archive", "next-archive", "current"} <= rels
+    assert rss.find(f"channel/{FH}archive") is not None
+
+
+def test_every_item_appears_exactly_once_across_subscription_and_archives(archived):
+    config, _ = archived
+    for lang in LANGS:
+        for fmt, pattern in (("atom", "atom*.xml"), ("rss", "rss*.xml")):
+            ids = Counter()
+            for path in (config.output_dir / lang).glob(pattern):
+                parsed = feedparser.parse(str(path))
+                assert parsed.bozo == 0, (path, parsed.get("bozo_exception"))
+                ids.update(e.id for e in parsed.entries)
+            assert len(ids) == 6 and set(ids.values()) == {1}, (lang, fmt, ids)
+
+
+def test_archive_documents_validate_against_rfc4287(archived):
+    config, _ = archived
+    schema, jing = require_shared(ATOM_RNC), require_tool("jing")
+    files = sorted(str(p) for p in config.output_dir.glob("*/atom*.xml"))
+    result = subprocess.run([jing, "-c", str(schema), *files], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def _add_article(site, n: int):
+    """Publish a new article on the served site, at the top of the listing."""
+    news = site.root / "news"
+    template = (news / "2024-09-05-rock-2024.html").read_text()
+    page = template.replace("rock-2024/", f"new-{n}/").replace("05.09.2024", f"0{n}.10.2024") \
+        .replace("attends final stage of Rock-2024 training", f"opens session {n}")
+    (news / f"new-{n}.html").write_text(page)
+    listing = (news / "index.html").read_text()
+    item = (f'<li class="news-item"><span class="news-date">0{n}.10.2024</span> '
+            f'<a class="news-link" href="new-{n}.html">Session {n}</a></li>\n')
+    (news / "index.html").write_text(listing.replace('<ul class="news-list">',
+                                                     '<ul class="news-list">\n' + item, 1))
+
+
+def _kind(path) -> tuple[str, str]:
+    """(language, format) of a feed document."""
+    fmt = "json" if path.suffix == ".json" else re.match(r"(rss|atom)", path.name)[1]
+    return path.parent.name, fmt
+
+
+def test_a_new_item_rewrites_the_subscription_and_at_most_one_archive_page(archived):
+    config, site = archived
+    for n, when in ((1, 1), (2, 2), (3, 3)):
+        before = {p: p.read_bytes() for p in config.output_dir.rglob("*") if p.is_file()}
+        _add_article(site, n)
+        report = run_once(config, now=FROZEN_NOW + timedelta(hours=when))
+        assert report.new == 1
+        feeds = [p for p in map(__import__("pathlib").Path, report.written)
+                 if p.suffix in (".xml", ".json") and p.parent != config.output_dir]
+        rewritten = Counter(_kind(p) for p in feeds if p in before)
+        created = Counter(_kind(p) for p in feeds if p not in before)
+        assert rewritten and max(rewritten.values()) <= 2, (n, sorted(map(str, feeds)))
+        assert not created or max(created.values()) <= 1, created
+
+
+def test_an_edited_old_item_rewrites_only_its_archive_page(archived):
+    config, site = archived
+    page = site.root / "news" / "2022-02-16-joint-position-terrorism-extremism.html"
+    page.write_text(page.read_text().replace("was signed", "was signed in Moscow"))
+    report = run_once(config, now=FROZEN_NOW + timedelta(hours=1))
+    assert report.updated == 1
+    names = sorted({__import__("pathlib").Path(p).name for p in report.written})
+    assert names == ["atom-archive-1.xml", "feed-archive-1.json", "rss-archive-1.xml"]
