@@ -244,7 +244,7 @@ def translators_add(obj: _Context, name: str, langs: str, password_stdin: bool) 
         wrong = [code for code in languages if code not in reviewable]
         if wrong or not languages:
             raise ConfigError(str(config.path), [
-                f"--lang {','.join(wrong) or langs!r}: not among the target languages "
+                f"--lang {','.join(wrong) or repr(langs)}: not among the target languages "
                 f"({', '.join(reviewable)})"])
         if password_stdin:
             password = sys.stdin.readline().rstrip("\r\n")

@@ -251,6 +251,10 @@ SCHEMA: dict[str, Any] = {
     "store": {
         "path": Key(str, "var/syndicator.db", "SQLite file (relative to config.toml)."),
     },
+    "websub": {
+        "hubs": Key(list, [], "WebSub hubs: feeds declare them (rel=\"hub\") and each is "
+                    "pinged (hub.mode=publish) when a feed changes."),
+    },
     "serve": {
         "host": Key(str, "127.0.0.1", "Address `syndicator serve` binds (loopback by default)."),
         "port": Key(int, 8080, "Port `syndicator serve` listens on.", _positive),
@@ -426,6 +430,7 @@ class Config:
     http: HttpConfig
     misfire_grace: float
     serve: dict
+    hubs: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -500,7 +505,7 @@ def _build(raw: dict, path: Path) -> Config:
                         retries=http["retries"], backoff=float(http["backoff"]),
                         user_agent=http["user_agent"]),
         misfire_grace=parse_duration(raw["schedule"]["misfire_grace"]),
-        serve=dict(raw["serve"]),
+        serve=dict(raw["serve"]), hubs=tuple(raw["websub"]["hubs"]),
     )
 
 

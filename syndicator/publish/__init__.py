@@ -20,7 +20,7 @@ from markupsafe import escape
 from ..config import Config
 from ..models import Entry, Item, Translation
 from ..store import Store
-from . import archive, feeds, i18n
+from . import archive, feeds, i18n, websub
 from .jsonfeed import jsonfeed
 from .opml import opml
 from .write import write_if_changed
@@ -54,7 +54,15 @@ def publish_all(store: Store, config: Config, now: datetime) -> list[Path]:
     written = [path for path, data in documents.items() if write_if_changed(path, data)]
     for path in written:
         log.info("wrote %s", path)
+    websub.ping_hubs(config.hubs, _subscription_urls(config, written))
     return written
+
+
+def _subscription_urls(config: Config, written: list[Path]) -> list[str]:
+    """Public URLs of the changed subscription feeds (the topics hubs know)."""
+    names = {"rss.xml", "atom.xml", "feed.json"}
+    return [url(config, p.parent.name, p.name) for p in written
+            if p.name in names and p.parent.parent == config.output_dir]
 
 
 def make_guid(base_url: str, lang: str, item: Item) -> str:
@@ -93,7 +101,8 @@ def _edition(store: Store, config: Config, lang: str, items: list[Item],
                          for other in config.languages if other != lang),
         history=feeds.History(url(config, lang, ""),
                               prev=archive.page_count(len(archived), config.archive_size)
-                              or None))
+                              or None),
+        hubs=config.hubs)
     return Edition(info, ui, entries, archived)
 
 

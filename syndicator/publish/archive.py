@@ -33,7 +33,8 @@ def documents(config: Config, edition, render_content) -> dict[Path, bytes]:
         entries = edition.archived[(page - 1) * size: page * size][::-1]  # newest first
         # The empty newest page is dated by the newest archived entry, not the epoch.
         newest = edition.archived[-1].item.updated
-        info = replace(edition.info, updated=feeds.feed_updated(entries, newest), history=replace(
+        info = replace(edition.info, updated=feeds.feed_updated(entries, newest), hubs=(),
+                       history=replace(
             edition.info.history, page=page, prev=page - 1 or None,
             next=page + 1 if page < count else None))
         dates = {e.guid: i18n.date_line(e.item.published, lang, config.timezone)

@@ -53,6 +53,7 @@ class FeedInfo:
     updated: datetime
     alternates: tuple[tuple[str, str], ...]  # (lang, atom url) of the other languages
     history: History
+    hubs: tuple[str, ...] = ()  # WebSub hubs (subscription documents only)
 
     @property
     def rss_url(self) -> str:
@@ -128,6 +129,8 @@ def rss(info: FeedInfo, entries: list[Entry], content: dict[str, str]) -> bytes:
     root = etree.fromstring(_generator(info, entries, content, info.rss_url).rss_str())
     channel = root.find("channel")
     self_link = channel.find(f"{{{ATOM}}}link")
+    for hub in reversed(info.hubs):
+        self_link.addnext(etree.Element(f"{{{ATOM}}}link", rel="hub", href=hub))
     for rel, href in reversed(_history_links(info, "rss")):
         link = etree.Element(f"{{{ATOM}}}link", rel=rel, href=href, type="application/rss+xml")
         self_link.addnext(link)
@@ -153,6 +156,9 @@ def atom(info: FeedInfo, entries: list[Entry], content: dict[str, str],
         anchor.addnext(_link("alternate", url, "application/atom+xml", hreflang=lang))
     for rel, href in reversed(_history_links(info, "atom")):
         anchor.addnext(_link(rel, href, "application/atom+xml"))
+    for hub in reversed(info.hubs):
+        link = etree.Element(f"{{{ATOM}}}link", rel="hub", href=hub)
+        anchor.addnext(link)
     if info.history.page is not None:
         # RFC 5005 fh:archive: an archive document, which will not change much.
         anchor.addnext(etree.Element(f"{{{FH}}}archive", nsmap={"fh": FH}))

@@ -20,6 +20,8 @@ def jsonfeed(info: FeedInfo, entries: list[Entry], content: dict[str, str],
         "authors": [{"name": info.title}],
         "items": [_item(e, content[e.guid], alternates.get(e.guid, [])) for e in entries],
     }
+    if info.hubs:
+        document["hubs"] = [{"type": "WebSub", "url": hub} for hub in info.hubs]
     if info.history.prev is not None:  # JSON Feed pages to older items with next_url
         document["next_url"] = info.history.url("json", info.history.prev)
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode()
