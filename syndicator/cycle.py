@@ -40,11 +40,16 @@ def run_once(config: Config, store: Store | None = None, engines: Engines | None
     store = store or open_store(config.store_path)
     engines = engines or Engines(config)
     progress = progress or Progress()
+    log.info("stage: fetch")
     results = fetch_sources(config, store, sources, now, progress)
     new, updated = store_results(store, results, now)
+    log.info("stage: catalogs (import)")
     import_catalogs(store, config, now)  # translators' corrections win, this very cycle
+    log.info("stage: translate")
     translated = translate_pending(store, engines, config, now, progress.translating)
+    log.info("stage: catalogs (merge)")
     export_catalogs(store, config, now)
+    log.info("stage: publish")
     written = publish_all(store, config, now)
     report = CycleReport(new=new, updated=updated, translated=translated,
                          written=tuple(str(p) for p in written),
@@ -81,8 +86,14 @@ def fetch_sources(config: Config, store: Store, only: list[SourceConfig] | None,
     results = []
     try:
         for n, source in enumerate(chosen, 1):
+            until = store.backing_off(source.name, now)
+            if until:
+                log.info("source %r failed recently; next attempt after %s", source.name,
+                         until.isoformat())
+                continue
             result = fetch_source(source, fetcher, store.validators)
-            store.record_fetch(source.name, now, result.error)
+            store.record_fetch(source.name, now, result.error, result.retry_after,
+                               None if result.not_modified else len(result.items))
             results.append(result)
             progress.fetched(source.name, n, len(chosen))
     finally:

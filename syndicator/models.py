@@ -136,6 +136,7 @@ class SourceResult:
     # (url, etag, last_modified) to store only once the items are stored, so a
     # crash between the two can never hide an item behind a 304.
     validators: tuple[tuple[str, str, str], ...] = ()
+    retry_after: float | None = None  # the server asked to wait this long (429/503)
 
 
 @dataclass(frozen=True)

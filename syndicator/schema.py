@@ -70,6 +70,9 @@ source_state = sa.Table(
     sa.Column("last_success", sa.Text, nullable=False, default=""),
     sa.Column("error", sa.Text, nullable=False, default=""),
     sa.Column("failures", sa.Integer, nullable=False, default=0),
+    # Added in v2: back off after failures, and remember how much the source yields.
+    sa.Column("next_attempt", sa.Text, nullable=False, server_default=""),
+    sa.Column("last_count", sa.Integer, nullable=False, server_default="0"),
 )
 runs = sa.Table(
     "runs", meta,
@@ -137,6 +140,11 @@ def _v2(conn: sa.Connection) -> None:
     if "segments" not in {c["name"] for c in sa.inspect(conn).get_columns("translations")}:
         conn.execute(sa.text("ALTER TABLE translations ADD COLUMN segments TEXT NOT NULL "
                              "DEFAULT '{}'"))
+    state_columns = {c["name"] for c in sa.inspect(conn).get_columns("source_state")}
+    for name, ddl in (("next_attempt", "TEXT NOT NULL DEFAULT ''"),
+                      ("last_count", "INTEGER NOT NULL DEFAULT 0")):
+        if name not in state_columns:
+            conn.execute(sa.text(f"ALTER TABLE source_state ADD COLUMN {name} {ddl}"))
     if "key" not in {c["name"] for c in sa.inspect(conn).get_columns("items")}:
         conn.execute(sa.text("ALTER TABLE items ADD COLUMN key TEXT"))
         conn.execute(sa.text("CREATE INDEX ix_items_key ON items (key)"))

@@ -202,19 +202,38 @@ class Store:
                 conn.execute(http_cache.insert().values(url=url, etag=etag,
                                                         last_modified=last_modified))
 
-    def record_fetch(self, name: str, now: datetime, error: str = "") -> None:
+    def record_fetch(self, name: str, now: datetime, error: str = "",
+                     retry_after: float | None = None, count: int | None = None) -> None:
+        """Remember a fetch. After a failure the source backs off exponentially (1 min
+        doubling to 1 h), or for as long as the server's Retry-After asked."""
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(source_state).where(source_state.c.name == name)).first()
             values = {"last_attempt": iso(now), "error": error}
             if error:
-                values["failures"] = (row.failures if row else 0) + 1
+                failures = (row.failures if row else 0) + 1
+                wait = max(retry_after or 0.0, min(60.0 * 2 ** (failures - 1), 3600.0))
+                values.update(failures=failures,
+                              next_attempt=iso(now + timedelta(seconds=wait)))
             else:
-                values.update(last_success=iso(now), failures=0)
+                values.update(last_success=iso(now), failures=0, next_attempt="")
+                if count is not None:
+                    values["last_count"] = count
             if row is None:
                 conn.execute(source_state.insert().values(name=name, **values))
             else:
                 conn.execute(source_state.update().where(source_state.c.name == name)
                              .values(**values))
+
+    def backing_off(self, name: str, now: datetime) -> datetime | None:
+        """When a failing source may be tried again, if that is still in the future."""
+        with self.engine.connect() as conn:
+            when = conn.execute(sa.select(source_state.c.next_attempt)
+                                .where(source_state.c.name == name)).scalar()
+        if not when:
+            return None
+        moment = from_iso(when)
+        # A clock that jumped backwards must not park a source for longer than the cap.
+        return moment if now < moment <= now + timedelta(hours=1, seconds=1) else None
 
     def source_states(self) -> list[dict]:
         with self.engine.connect() as conn:

@@ -24,7 +24,8 @@ def fetch_source(source: SourceConfig, fetcher: Fetcher, validators) -> SourceRe
     except (FetchError, SourceError) as exc:
         message = str(exc) if isinstance(exc, SourceError) else f"source {source.name!r}: {exc}"
         log.error("%s", message)
-        return SourceResult(name=source.name, error=message)
+        return SourceResult(name=source.name, error=message,
+                            retry_after=getattr(exc, "retry_after", None))
     for problem in result.problems:
         log.warning("%s", problem)
     return result
