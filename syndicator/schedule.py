@@ -21,6 +21,7 @@ from .cycle import run_once, store_lock
 from .errors import SyndicatorError
 from .store import Store, open_store
 from .translate import Engines
+from .translate.control import STOP, Interrupted
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ def make_scheduler(config: Config, store: Store, engines: Engines) -> Background
 def _cycle(config: Config, store: Store, engines: Engines, source: SourceConfig) -> None:
     try:
         run_once(config, store=store, engines=engines, sources=[source])
+    except Interrupted:
+        log.info("cycle for %s stopped; finished work is stored", source.name)
     except SyndicatorError as exc:
         log.error("cycle for %s failed: %s", source.name, exc)
     except Exception:  # a bug in one cycle must not end a months-long `run`
@@ -59,12 +62,14 @@ def run_forever(config: Config, stop: threading.Event | None = None) -> None:
         scheduler = make_scheduler(config, store, engines)
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, lambda *_: stop.set())
+                signal.signal(signum, lambda *_: (stop.set(), STOP.set()))
         scheduler.start()
         log.info("running %d source job(s); stop with Ctrl-C or SIGTERM",
                  len(scheduler.get_jobs()))
         try:
             stop.wait()
         finally:
-            log.info("stopping: waiting for the running cycle to finish")
+            log.info("stopping: the running cycle ends after its current batch")
+            STOP.set()  # translation checks it between batches
             scheduler.shutdown(wait=True)
+            STOP.clear()

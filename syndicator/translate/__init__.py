@@ -17,6 +17,7 @@ from ..config import Config, parse_route
 from ..errors import ModelError, TranslationError
 from ..models import Item, Segment, Translation
 from ..store import Store
+from . import control
 from .blocks import render_body, segments
 from .glossary import Glossary, load_glossary
 
@@ -115,7 +116,7 @@ def memory_key(text: str, src: str, tgt: str, version: str, glossary: str = "") 
 
 
 Progress = Callable[[str, int, int], None]  # (language, done, total)
-ITEMS_PER_BATCH = 64
+ITEMS_PER_BATCH = 32
 
 
 def translate_pending(store: Store, engines: Engines, config: Config, now: datetime,
@@ -132,6 +133,7 @@ def translate_pending(store: Store, engines: Engines, config: Config, now: datet
         # Chunks bound memory and make each chunk's work durable before the next one:
         # a crash or SIGTERM loses at most one chunk.
         for start in range(0, len(items), ITEMS_PER_BATCH):
+            control.check()
             counts[lang] += _translate_language(
                 store, engines, config.source_language, lang,
                 items[start:start + ITEMS_PER_BATCH], now, progress,

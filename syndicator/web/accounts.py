@@ -8,12 +8,16 @@ session id: a leaked database does not hand out live sessions. Failed logins
 are counted per account and per client address in ``login_failures``; from
 the fifth failure on, each one locks the key for 15 minutes, doubling.
 Nothing here logs a password, a session id or a CSRF token.
+
+The last part is the HTTP side of the same: cookie flags, strict form reading
+and constant-time token comparison, shared by every review route.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -21,8 +25,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
+from starlette.requests import Request
+from starlette.responses import Response
 
 from ..errors import SyndicatorError
 from ..schema import login_failures, sessions, translators
@@ -40,6 +47,8 @@ MIN_PASSWORD, MAX_PASSWORD = 10, 1024
 # guessing costly, cheap enough for a login form on a small server.
 _LOG_N, _R, _P, _DKLEN = 15, 8, 1, 32
 _NAME = re.compile(r"^[\w.@-]{1,64}$")
+SESSION_COOKIE, LOGIN_COOKIE, COOKIE_PATH = "review_session", "review_login", "/review"
+MAX_BODY = 1 << 20  # a whole item's blocks fit many times over
 
 
 class AccountError(SyndicatorError):
@@ -265,3 +274,80 @@ def end_session(store: Store, session_id: str | None) -> None:
     if session_id:
         with store.engine.begin() as conn:
             conn.execute(sessions.delete().where(sessions.c.id_hash == _id_hash(session_id)))
+
+
+# --- the HTTP side: cookies, forms, tokens ----------------------------------------
+
+class Refused(Exception):
+    """A request answered with an error page (403, 404, ...) instead of its action."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _loopback(host: str | None) -> bool:
+    try:
+        return bool(host) and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_https(request: Request) -> bool:
+    # uvicorn already applies X-Forwarded-Proto from trusted proxies; this repeats
+    # the rule for other servers: believed only from a proxy on this machine.
+    if request.url.scheme == "https":
+        return True
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return forwarded == "https" and _loopback(request.client.host if request.client else None)
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str,
+               max_age: int | None = None) -> None:
+    """HttpOnly, SameSite=Lax, scoped to /review, and Secure whenever the request was HTTPS."""
+    response.set_cookie(name, value, max_age=max_age, path=COOKIE_PATH,
+                        secure=is_https(request), httponly=True, samesite="lax")
+
+
+def login_token(request: Request) -> str:
+    """The login form's CSRF token: the browser's login cookie if well-formed, else new."""
+    token = request.cookies.get(LOGIN_COOKIE, "")
+    if 20 <= len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum():
+        return token
+    return secrets.token_urlsafe(32)
+
+
+def same_token(given: str | None, expected: str | None) -> bool:
+    """Constant-time comparison; a missing or empty value never matches."""
+    return bool(given and expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+async def read_form(request: Request) -> dict[str, list[str]]:
+    """An urlencoded body, capped in size, as {name: [values]}.
+
+    Parsed here rather than by Starlette, which needs python-multipart even
+    for urlencoded forms; a form is all the review page ever posts.
+    """
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/x-www-form-urlencoded":
+        raise Refused(415, "Send the form as application/x-www-form-urlencoded.")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise Refused(413, "The form is too large.")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=5000,
+                          errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise Refused(400, "The form could not be read.") from None
+    form: dict[str, list[str]] = {}
+    for name, value in pairs:
+        form.setdefault(name, []).append(value)
+    return form
+
+
+def form_value(form: dict[str, list[str]], name: str) -> str | None:
+    """A single-valued field; a repeated one counts as missing (no last-wins tricks)."""
+    values = form.get(name, [])
+    return values[0] if len(values) == 1 else None

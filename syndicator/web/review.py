@@ -15,17 +15,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
-import ipaddress
 import logging
 import math
-import secrets
 import threading
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from datetime import datetime, timezone
 from typing import Callable
-from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -46,21 +42,21 @@ from ..models import Item, item_key
 from ..publish import i18n, waiting
 from ..store import Store, from_iso, open_store
 from . import accounts
+from .accounts import (LOGIN_COOKIE, SESSION_COOKIE, Refused, form_value, login_token,
+                       read_form, same_token, set_cookie)
 
 log = logging.getLogger(__name__)
 
-SESSION_COOKIE, LOGIN_COOKIE, COOKIE_PATH = "review_session", "review_login", "/review"
-MAX_BODY = 1 << 20
 # Every route takes every method, so a GET on an action gets our 405, not the
 # static files' 404 (the static route would match what ours turned down).
-ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # a whole item's blocks fit many times over
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _env = jinja2.Environment(loader=jinja2.PackageLoader("syndicator", "templates"),
                           autoescape=True, undefined=jinja2.StrictUndefined,
                           trim_blocks=True, lstrip_blocks=True)
 # The stylesheet is inline (one request per page, nothing to cache-bust) and
 # allowed by its hash, so the CSP needs neither 'unsafe-inline' nor 'self'.
 STYLE = _env.loader.get_source(_env, "review/_style.html")[0]
-CSP = ("default-src 'none'; style-src 'sha256-AAAA"
+CSP = ("default-src 'none'; style-src 'sha256-"
        + base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
        + "'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
@@ -83,14 +79,6 @@ STATES = {  # of an item, then of a block
     "block": {"changed": "Source changed since approval", "machine": "Machine translation",
               "untranslated": "Not translated yet", "approved": "Approved"}}
 RANKS = {"changed": 0, "machine": 1, "untranslated": 1, "partial": 2, "reviewed": 3}
-
-
-class Refused(Exception):
-    """A request answered with an error page (403, 404, ...) instead of its action."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 @dataclass(frozen=True)
@@ -131,48 +119,6 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _one(form: dict[str, list[str]], name: str) -> str | None:
-    """A single-valued field; a repeated one counts as missing (no last-wins tricks)."""
-    values = form.get(name, [])
-    return values[0] if len(values) == 1 else None
-
-
-def _loopback(host: str | None) -> bool:
-    try:
-        return bool(host) and ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _is_https(request: Request) -> bool:
-    # uvicorn already applies X-Forwarded-Proto from trusted proxies; this repeats
-    # the rule for other servers: believed only from a proxy on this machine.
-    if request.url.scheme == "https":
-        return True
-    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
-    return forwarded == "https" and _loopback(request.client.host if request.client else None)
-
-
-async def _read_form(request: Request) -> dict[str, list[str]]:
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/x-www-form-urlencoded":
-        raise Refused(415, "Send the form as application/x-www-form-urlencoded.")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise Refused(413, "The form is too large.")
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=5000,
-                          errors="strict")
-    except (UnicodeDecodeError, ValueError):
-        raise Refused(400, "The form could not be read.") from None
-    form: dict[str, list[str]] = {}
-    for name, value in pairs:
-        form.setdefault(name, []).append(value)
-    return form
-
-
 def _segment_label(key: str) -> tuple[str, list[int]]:
     """("Paragraph", [3, 2]) for ``…#body[2.1]``: the kind and its 1-based numbers."""
     kind, _, rest = key.rpartition("#")[2].partition("[")
@@ -210,7 +156,7 @@ class ReviewApp:
             try:
                 if request.method not in methods:
                     raise Refused(405, "Use the form on the review page.")
-                form = await _read_form(request) if request.method == "POST" else {}
+                form = await read_form(request) if request.method == "POST" else {}
                 return await run_in_threadpool(handler, request, form)
             except Refused as exc:
                 response = self._render(request, "review/message.html", None,
@@ -241,11 +187,6 @@ class ReviewApp:
     def _redirect(self, location: str) -> RedirectResponse:
         return RedirectResponse(location, status_code=303, headers=HEADERS)
 
-    def _set_cookie(self, request: Request, response: Response, name: str, value: str,
-                    max_age: int | None = None) -> None:
-        response.set_cookie(name, value, max_age=max_age, path=COOKIE_PATH,
-                            secure=_is_https(request), httponly=True, samesite="lax")
-
     # --- who is asking -------------------------------------------------------------
 
     def _session(self, request: Request) -> accounts.Session | None:
@@ -253,7 +194,7 @@ class ReviewApp:
                                      self.clock())
 
     def _refuse(self, request: Request, who: str, why: str, status: int = 403):
-        log.warning("refused %s %s for %s: %s", request.method, request.url.path, who, why)
+        log.warning("refused %s %r for %s: %s", request.method, request.url.path, who, why)
         return Refused(status, "You are not allowed to do that.")
 
     def _require(self, request: Request, form: dict) -> accounts.Session:
@@ -264,8 +205,7 @@ class ReviewApp:
         session = self._session(request)
         if session is None:
             raise Refused(403, "Your session has ended; log in again.")
-        token = _one(form, "csrf") or ""
-        if not hmac.compare_digest(token.encode(), session.csrf.encode()):
+        if not same_token(form_value(form, "csrf"), session.csrf):
             raise self._refuse(request, repr(session.translator.name), "missing or wrong CSRF token")
         return session
 
@@ -277,7 +217,7 @@ class ReviewApp:
             raise Refused(404, "There is no such language to review.")
         if lang not in session.translator.languages:
             raise self._refuse(request, who, f"language {lang!r} is not theirs (URL)")
-        if form is not None and _one(form, "lang") != lang:
+        if form is not None and form_value(form, "lang") != lang:
             raise self._refuse(request, who, "the form's lang field does not match the URL")
         return lang
 
@@ -305,7 +245,7 @@ class ReviewApp:
         lang = self._language(request, session)
         views, pending = self._items(lang, with_history=True)
         message = MESSAGES.get(request.query_params.get("msg", ""), "")
-        count = request.query_params.get("n", "0")
+        count = request.query_params.get("n", "0")[:6]
         return self._render(
             request, "review/language.html", session, lang=lang,
             direction=Locale.parse(lang).text_direction, items=views, pending=pending,
@@ -351,24 +291,21 @@ class ReviewApp:
     # --- login and logout ------------------------------------------------------------
 
     def _login_page(self, request: Request, status: int = 200, message: str = "") -> Response:
-        token = request.cookies.get(LOGIN_COOKIE, "")
-        if not (20 <= len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()):
-            token = secrets.token_urlsafe(32)
+        token = login_token(request)
         response = self._render(request, "review/login.html", None, status=status,
                                 login_csrf=token, message=message)
-        self._set_cookie(request, response, LOGIN_COOKIE, token)
+        set_cookie(request, response, LOGIN_COOKIE, token)
         return response
 
     def login(self, request: Request, form: dict) -> Response:
         # Double-submit token: the login form has no session yet to bind one to.
-        cookie, token = request.cookies.get(LOGIN_COOKIE, ""), _one(form, "csrf") or ""
-        if not cookie or not hmac.compare_digest(token.encode(), cookie.encode()):
+        if not same_token(form_value(form, "csrf"), request.cookies.get(LOGIN_COOKIE)):
             raise self._refuse(request, "a login form", "missing or wrong CSRF token")
-        name = (_one(form, "name") or "").strip()[:64]
+        name = (form_value(form, "name") or "").strip()[:64]
         address = request.client.host if request.client else "unknown"
         now = self.clock()
         try:
-            translator = accounts.authenticate(self.store, name, _one(form, "password") or "",
+            translator = accounts.authenticate(self.store, name, form_value(form, "password") or "",
                                                address, now)
         except accounts.Locked as exc:
             minutes = math.ceil((exc.until - now).total_seconds() / 60)
@@ -381,7 +318,7 @@ class ReviewApp:
         session_id, _ = accounts.start_session(self.store, translator.name, now,
                                                previous=request.cookies.get(SESSION_COOKIE))
         response = self._redirect("/review/")
-        self._set_cookie(request, response, SESSION_COOKIE, session_id,
+        set_cookie(request, response, SESSION_COOKIE, session_id,
                          max_age=int(accounts.SESSION_TTL.total_seconds()))
         return response
 
@@ -390,8 +327,7 @@ class ReviewApp:
         accounts.end_session(self.store, request.cookies.get(SESSION_COOKIE))
         log.info("translator %r logged out", session.translator.name)
         response = self._redirect("/review/")
-        response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, secure=_is_https(request),
-                               httponly=True, samesite="lax")
+        set_cookie(request, response, SESSION_COOKIE, "", max_age=0)
         return response
 
     # --- actions ---------------------------------------------------------------------
@@ -399,18 +335,18 @@ class ReviewApp:
     def approve(self, request: Request, form: dict) -> Response:
         session = self._require(request, form)
         lang = self._language(request, session, form)
-        key = _one(form, "item") or ""
+        key = form_value(form, "item") or ""
         view = next((v for v in self._items(lang, with_history=False)[0] if v.key == key), None)
         if view is None:
             raise Refused(409, "That item is no longer on the review list; reload the page.")
         by_key = {s.key: s for s in view.segments}
-        only = _one(form, "only")
+        only = form_value(form, "only")
         if only is not None and only not in by_key:
             raise Refused(400, "That block is not part of the item.")
         now, counts = self.clock(), {"approved": 0, "stale": 0, "empty": 0}
         for segment in ([by_key[only]] if only else view.segments):
-            text = (_one(form, f"text:{segment.key}") or "").replace("\r\n", "\n")
-            if not hmac.compare_digest(_one(form, f"src:{segment.key}") or "", segment.digest):
+            text = (form_value(form, f"text:{segment.key}") or "").replace("\r\n", "\n")
+            if not same_token(form_value(form, f"src:{segment.key}"), segment.digest):
                 counts["stale"] += 1
             elif not text.strip():
                 counts["empty"] += 1
