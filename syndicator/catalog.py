@@ -142,6 +142,9 @@ def import_catalog(store: Store, config: Config, lang: str, now: datetime) -> in
     path = catalog_path(config, lang)
     if not path.is_file():
         return 0
+    stamp = repr(_stamp(path))
+    if stamp == store.meta_get(f"po:{lang}"):
+        return 0  # nobody touched the file since syndicator last read or wrote it
     with _locked(path):
         po = _read(path, lang)
     known = approvals_for(store, lang)
@@ -154,6 +157,7 @@ def import_catalog(store: Store, config: Config, lang: str, now: datetime) -> in
             continue
         count += approve(store, lang, entry.msgctxt, entry.msgid, entry.msgstr,
                          _translator(po), "po", now)
+    store.meta_set(f"po:{lang}", stamp)
     return count
 
 
@@ -177,7 +181,13 @@ def export_catalog(store: Store, config: Config, lang: str, item_ids: list[str],
             # A PO editor does not take our lock: if the file changed while we merged,
             # merge again from its new contents rather than overwrite the save.
             if _stamp(path) == before:
-                return write_if_changed(path, data)
+                changed = write_if_changed(path, data)
+                if changed:
+                    # Our own write must not look like a translator's save next cycle;
+                    # edits we have not imported yet stay visible (the stamp stays old).
+                    if repr(before) == store.meta_get(f"po:{lang}") or not before:
+                        store.meta_set(f"po:{lang}", repr(_stamp(path)))
+                return changed
     log.warning("%s kept changing while syndicator merged it; will retry next cycle", path)
     return False
 
@@ -242,7 +252,13 @@ def import_catalogs(store: Store, config: Config, now: datetime) -> dict[str, in
 
 def export_catalogs(store: Store, config: Config, now: datetime) -> list[Path]:
     """Merge the recent items' segments into every news.po; returns the files changed."""
+    version = str(store.data_version())
+    if version == store.meta_get("exported") and all(
+            catalog_path(config, lang).is_file() for lang in _targets(config)):
+        return []  # no translation or approval changed since the last merge
     items = store.recent_items(config.max_items)
     urls = {item.id: item.url for item in items}
-    return [catalog_path(config, lang) for lang in _targets(config)
-            if export_catalog(store, config, lang, [i.id for i in items], urls, now)]
+    changed = [catalog_path(config, lang) for lang in _targets(config)
+               if export_catalog(store, config, lang, [i.id for i in items], urls, now)]
+    store.meta_set("exported", version)
+    return changed

@@ -83,6 +83,9 @@ def fetch_sources(config: Config, store: Store, only: list[SourceConfig] | None,
                   now: datetime, progress: Progress) -> list[SourceResult]:
     chosen = [s for s in (only if only is not None else config.sources) if s.enabled]
     fetcher = Fetcher(config.http, config.base_url)
+    # How many items each source listed last time: an empty listing is only
+    # suspicious (an error, never a quietly empty source) if it used to yield items.
+    counts = {s["name"]: s["last_count"] for s in store.source_states()}
     results = []
     try:
         for n, source in enumerate(chosen, 1):
@@ -91,9 +94,12 @@ def fetch_sources(config: Config, store: Store, only: list[SourceConfig] | None,
                 log.info("source %r failed recently; next attempt after %s", source.name,
                          until.isoformat())
                 continue
-            result = fetch_source(source, fetcher, store.validators)
-            store.record_fetch(source.name, now, result.error, result.retry_after,
-                               None if result.not_modified else len(result.items))
+            result = fetch_source(source, fetcher, store.validators, now=now,
+                                  last_count=counts.get(source.name, 0))
+            # An html source returns only its changed articles; `found` counts them all.
+            count = result.found if result.found is not None else (
+                None if result.not_modified else len(result.items))
+            store.record_fetch(source.name, now, result.error, result.retry_after, count)
             results.append(result)
             progress.fetched(source.name, n, len(chosen))
     finally:

@@ -132,11 +132,16 @@ class SourceResult:
     items: tuple[SourceItem, ...] = ()
     not_modified: bool = False
     error: str = ""
-    problems: tuple[str, ...] = field(default=())  # per-item problems that were skipped
+    # Per-item problems, one log line each: items skipped, or kept with a repair
+    # (mojibake) or a stand-in (a missing date is the first-seen time).
+    problems: tuple[str, ...] = field(default=())
     # (url, etag, last_modified) to store only once the items are stored, so a
     # crash between the two can never hide an item behind a 304.
     validators: tuple[tuple[str, str, str], ...] = ()
     retry_after: float | None = None  # the server asked to wait this long (429/503)
+    # How many items the source listed this time, unchanged ones (304s) included;
+    # None when unknown (not modified, or failed). The next cycle compares with it.
+    found: int | None = None
 
 
 @dataclass(frozen=True)

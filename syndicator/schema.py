@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from .errors import StoreError
 
 log = logging.getLogger(__name__)
-meta = sa.MetaData()
+metadata = sa.MetaData()
 
 items = sa.Table(
-    "items", meta,
+    "items", metadata,
     sa.Column("id", sa.Text, primary_key=True),
     sa.Column("source", sa.Text, nullable=False, index=True),
     sa.Column("guid", sa.Text, nullable=False),
@@ -30,9 +30,10 @@ items = sa.Table(
     sa.Column("updated", sa.Text, nullable=False, index=True),
     sa.Column("content_hash", sa.Text, nullable=False),
     sa.Column("key", sa.Text, index=True),  # models.item_key(id), for news.po (added in v2)
+    sa.Column("seq", sa.Integer, index=True),  # data version of its last change (added in v2)
 )
 translations = sa.Table(
-    "translations", meta,
+    "translations", metadata,
     sa.Column("item_id", sa.Text, primary_key=True),
     sa.Column("lang", sa.Text, primary_key=True),
     sa.Column("content_hash", sa.Text, nullable=False),
@@ -47,24 +48,24 @@ translations = sa.Table(
     sa.Column("segments", sa.Text, nullable=False, server_default="{}"),
 )
 memory = sa.Table(  # translation memory: nothing is translated twice
-    "memory", meta,
+    "memory", metadata,
     sa.Column("key", sa.Text, primary_key=True),
     sa.Column("text", sa.Text, nullable=False),
 )
 guids = sa.Table(  # per-language GUIDs, fixed at first publication
-    "guids", meta,
+    "guids", metadata,
     sa.Column("item_id", sa.Text, primary_key=True),
     sa.Column("lang", sa.Text, primary_key=True),
     sa.Column("guid", sa.Text, nullable=False, unique=True),
 )
 http_cache = sa.Table(  # validators for conditional GET
-    "http_cache", meta,
+    "http_cache", metadata,
     sa.Column("url", sa.Text, primary_key=True),
     sa.Column("etag", sa.Text, nullable=False, default=""),
     sa.Column("last_modified", sa.Text, nullable=False, default=""),
 )
 source_state = sa.Table(
-    "source_state", meta,
+    "source_state", metadata,
     sa.Column("name", sa.Text, primary_key=True),
     sa.Column("last_attempt", sa.Text, nullable=False, default=""),
     sa.Column("last_success", sa.Text, nullable=False, default=""),
@@ -75,24 +76,24 @@ source_state = sa.Table(
     sa.Column("last_count", sa.Integer, nullable=False, server_default="0"),
 )
 runs = sa.Table(
-    "runs", meta,
+    "runs", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("started", sa.Text, nullable=False),
     sa.Column("finished", sa.Text, nullable=False),
     sa.Column("report", sa.Text, nullable=False),
 )
 schema_version = sa.Table(
-    "schema_version", meta, sa.Column("version", sa.Integer, nullable=False),
+    "schema_version", metadata, sa.Column("version", sa.Integer, nullable=False),
 )
 
 
 def _v1(conn: sa.Connection) -> None:
-    meta.create_all(conn, tables=[items, translations, memory, guids, http_cache,
+    metadata.create_all(conn, tables=[items, translations, memory, guids, http_cache,
                                   source_state, runs])
 
 
 approvals = sa.Table(  # human translations: they win over machine output, for good
-    "approvals", meta,
+    "approvals", metadata,
     sa.Column("lang", sa.Text, primary_key=True),
     sa.Column("seg_key", sa.Text, primary_key=True),  # the msgctxt of news.po
     sa.Column("source_text", sa.Text, nullable=False),  # the msgid it translates
@@ -101,7 +102,7 @@ approvals = sa.Table(  # human translations: they win over machine output, for g
     sa.Column("approved_at", sa.Text, nullable=False),
 )
 history = sa.Table(  # every human change, for the per-segment history
-    "history", meta,
+    "history", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("lang", sa.Text, nullable=False),
     sa.Column("seg_key", sa.Text, nullable=False, index=True),
@@ -112,21 +113,26 @@ history = sa.Table(  # every human change, for the per-segment history
     sa.Column("via", sa.Text, nullable=False),  # "po" | "web"
 )
 translators = sa.Table(
-    "translators", meta,
+    "translators", metadata,
     sa.Column("name", sa.Text, primary_key=True),
     sa.Column("password_hash", sa.Text, nullable=False),
     sa.Column("languages", sa.Text, nullable=False),  # JSON array
     sa.Column("created", sa.Text, nullable=False),
 )
 sessions = sa.Table(
-    "sessions", meta,
+    "sessions", metadata,
     sa.Column("id_hash", sa.Text, primary_key=True),  # sha256 of the cookie value
     sa.Column("translator", sa.Text, nullable=False),
     sa.Column("csrf", sa.Text, nullable=False),
     sa.Column("expires", sa.Text, nullable=False),
 )
+meta = sa.Table(  # small named values: the data version and what each stage last saw
+    "meta", metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
 login_failures = sa.Table(
-    "login_failures", meta,
+    "login_failures", metadata,
     sa.Column("key", sa.Text, primary_key=True),  # "user:<name>" or "ip:<address>"
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("last", sa.Text, nullable=False),
@@ -134,7 +140,8 @@ login_failures = sa.Table(
 
 
 def _v2(conn: sa.Connection) -> None:
-    meta.create_all(conn, tables=[approvals, history, translators, sessions, login_failures])
+    metadata.create_all(conn, tables=[approvals, history, translators, sessions, login_failures,
+                                      meta])
     # Per-segment source and machine text of each translation, for news.po. A store
     # created by v1 of this file already has the column (v1 creates the current table).
     if "segments" not in {c["name"] for c in sa.inspect(conn).get_columns("translations")}:
@@ -145,9 +152,12 @@ def _v2(conn: sa.Connection) -> None:
                       ("last_count", "INTEGER NOT NULL DEFAULT 0")):
         if name not in state_columns:
             conn.execute(sa.text(f"ALTER TABLE source_state ADD COLUMN {name} {ddl}"))
-    if "key" not in {c["name"] for c in sa.inspect(conn).get_columns("items")}:
-        conn.execute(sa.text("ALTER TABLE items ADD COLUMN key TEXT"))
-        conn.execute(sa.text("CREATE INDEX ix_items_key ON items (key)"))
+    item_columns = {c["name"] for c in sa.inspect(conn).get_columns("items")}
+    for name in ("key", "seq"):
+        if name not in item_columns:
+            kind = "TEXT" if name == "key" else "INTEGER"
+            conn.execute(sa.text(f"ALTER TABLE items ADD COLUMN {name} {kind}"))
+            conn.execute(sa.text(f"CREATE INDEX ix_items_{name} ON items ({name})"))
     from .models import item_key
     for (item_id,) in conn.execute(sa.select(items.c.id).where(items.c.key.is_(None))).all():
         conn.execute(items.update().where(items.c.id == item_id).values(key=item_key(item_id)))

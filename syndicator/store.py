@@ -17,7 +17,8 @@ import sqlalchemy as sa
 
 from .errors import StoreError
 from .models import Image, Item, SourceItem, Translation, item_key
-from .schema import guids, http_cache, items, memory, migrate, runs, source_state, translations
+from .schema import (guids, http_cache, items, memory, meta, migrate, runs, source_state,
+                     translations)
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # ids per IN (...) clause: under SQLite's bound-variable limit
@@ -36,6 +37,20 @@ class Store:
     def __init__(self, engine: sa.Engine):
         self.engine = engine
 
+    # --- the data version: a counter bumped by every change a feed could show ----
+
+    def meta_get(self, key: str, default: str = "") -> str:
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+        return default if value is None else value
+
+    def meta_set(self, key: str, value: str) -> None:
+        with self.engine.begin() as conn:
+            _meta_put(conn, key, value)
+
+    def data_version(self) -> int:
+        return int(self.meta_get("version", "0"))
+
     # --- items ---------------------------------------------------------------
 
     def upsert_items(self, found: Iterable[SourceItem], now: datetime) -> tuple[int, int]:
@@ -47,12 +62,13 @@ class Store:
                                    .where(items.c.id == item.id)).first()
                 if row is None:
                     values = _item_values(item, now, None)
-                    conn.execute(items.insert().values(**_unique_updated(conn, values)))
+                    conn.execute(items.insert().values(seq=_bump(conn),
+                                                       **_unique_updated(conn, values)))
                     new += 1
                 elif row.content_hash != item.content_hash:
                     values = _item_values(item, now, from_iso(row.published))
                     conn.execute(items.update().where(items.c.id == item.id)
-                                 .values(**_unique_updated(conn, values)))
+                                 .values(seq=_bump(conn), **_unique_updated(conn, values)))
                     updated += 1
         return new, updated
 
@@ -63,24 +79,32 @@ class Store:
             return [_item(r) for r in conn.execute(query)]
 
     def items_needing(self, lang: str, include_awaiting: bool) -> list[Item]:
-        """Items, newest first, with no up-to-date translation into ``lang``.
+        """Items, newest first, without an up-to-date translation into ``lang``.
 
-        Failed and stale ones are included; items awaiting an engine only when
-        ``include_awaiting`` (an engine now serves the language), so a language
-        without a model costs nothing per cycle.
+        Two indexed lookups, never a scan of every item: items changed since this
+        language's last translation run (``items.seq``), and items whose
+        translation is stale or failed (or awaiting an engine, when one now
+        serves the language, ``include_awaiting``).
         """
-        t = translations
+        pending = ["stale", "failed"] + (["awaiting"] if include_awaiting else [])
+        since = int(self.meta_get(f"translated:{lang}", "0"))
+        with self.engine.connect() as conn:
+            changed = conn.execute(sa.select(items).where(items.c.seq > since)).all()
+            retry = conn.execute(sa.select(items).join(translations, sa.and_(
+                translations.c.item_id == items.c.id, translations.c.lang == lang))
+                .where(translations.c.status.in_(pending))).all()
+        candidates = {row.id: _item(row) for row in [*changed, *retry]}
+        current = self.translations_for(lang, list(candidates))
         done = ("translated", "reviewed") if include_awaiting else ("translated", "reviewed",
                                                                      "awaiting")
-        query = (
-            sa.select(items).select_from(items.outerjoin(
-                t, sa.and_(t.c.item_id == items.c.id, t.c.lang == lang)))
-            .where(sa.or_(t.c.item_id.is_(None), t.c.content_hash != items.c.content_hash,
-                          t.c.status.not_in(done)))
-            .order_by(items.c.published.desc())
-        )
-        with self.engine.connect() as conn:
-            return [_item(r) for r in conn.execute(query)]
+        needed = [item for item in candidates.values()
+                  if item.id not in current or current[item.id].status not in done
+                  or current[item.id].content_hash != item.content_hash]
+        return sorted(needed, key=lambda i: (i.published, i.id), reverse=True)
+
+    def translated_up_to(self, lang: str, version: int) -> None:
+        """Every item changed up to ``version`` has been through translation into lang."""
+        self.meta_set(f"translated:{lang}", str(version))
 
     def count_items(self) -> dict[str, int]:
         query = sa.select(items.c.source, sa.func.count()).group_by(items.c.source)
@@ -90,7 +114,11 @@ class Store:
     # --- translations and memory --------------------------------------------
 
     def save_translations(self, done: Iterable[Translation], now: datetime) -> None:
+        done = list(done)
+        if not done:
+            return
         with self.engine.begin() as conn:
+            _bump(conn)
             for tr in done:
                 conn.execute(translations.delete().where(
                     sa.and_(translations.c.item_id == tr.item_id, translations.c.lang == tr.lang)))
@@ -104,6 +132,7 @@ class Store:
         """Make the next cycle re-assemble the item a human just corrected."""
         key = seg_key.split("#", 1)[0]
         with self.engine.begin() as conn:
+            _bump(conn)
             conn.execute(translations.update().where(
                 translations.c.lang == lang,
                 translations.c.item_id.in_(sa.select(items.c.id).where(items.c.key == key)))
@@ -121,6 +150,7 @@ class Store:
             query = query.where(translations.c.item_id.in_(
                 sa.select(items.c.id).where(items.c.published >= iso(since))))
         with self.engine.begin() as conn:
+            _bump(conn)
             return conn.execute(query.values(status="stale")).rowcount
 
     def translations_for(self, lang: str, item_ids: list[str]) -> dict[str, Translation]:
@@ -272,6 +302,21 @@ def _item_values(item: SourceItem, now: datetime, first_published: datetime | No
         "updated": iso(item.updated or (now if first_published else published)),
         "content_hash": item.content_hash, "key": item_key(item.id),
     }
+
+
+def _meta_put(conn: sa.Connection, key: str, value: str) -> None:
+    if conn.execute(sa.select(meta.c.key).where(meta.c.key == key)).first():
+        conn.execute(meta.update().where(meta.c.key == key).values(value=value))
+    else:
+        conn.execute(meta.insert().values(key=key, value=value))
+
+
+def _bump(conn: sa.Connection) -> int:
+    """Advance the data version, inside the caller's transaction."""
+    current = conn.execute(sa.select(meta.c.value).where(meta.c.key == "version")).scalar()
+    version = int(current or 0) + 1
+    _meta_put(conn, "version", str(version))
+    return version
 
 
 def _unique_updated(conn: sa.Connection, values: dict) -> dict:

@@ -22,11 +22,13 @@ from zoneinfo import ZoneInfo
 import httpx
 import lxml.html
 import pytest
+import sqlalchemy as sa
 from babel.dates import format_datetime
 from click.testing import CliRunner
 
 from syndicator.catalog import approvals_for, catalog_path, segment_history
 from syndicator.cli import main as cli_main
+from syndicator.config import load_config
 from syndicator.cycle import run_once
 from syndicator.store import open_store
 from syndicator.web import ServeConfig, make_app
@@ -292,11 +294,11 @@ def test_unreviewed_items_come_first_and_a_changed_source_goes_to_the_top(projec
     client, token = project.login("anna")
     page = client.get("/review/ru/").text
     assert approve(client, "ru", page, ROCK, {}).status_code == 303  # every block as shown
-    page = client.get("/review/ru/").text
+    before = page = client.get("/review/ru/").text
     todo, done = page.split('id="done-h"')
     assert ROCK not in todo and ROCK in done and "Machine translation only" in todo
-    (project.site.root / ROCK_PAGE).write_text((project.site.root / ROCK_PAGE).read_text()
-                                               .replace("attends final stage", "visits final stage"))
+    source_page = project.site.root / ROCK_PAGE
+    source_page.write_text(source_page.read_text().replace("attends final", "visits final"))
     project.clock.advance(minutes=1)
     run_once(project.config, now=FROZEN_NOW + timedelta(hours=1))
     page = client.get("/review/ru/").text
@@ -304,6 +306,12 @@ def test_unreviewed_items_come_first_and_a_changed_source_goes_to_the_top(projec
     assert first.find(".//h3").text_content() == ROCK.replace("attends", "visits")
     assert "Source changed since approval" in first.text_content()
     assert first.find(".//del").text_content() == ROCK  # the source the approval was for
+    # A form loaded before the change must not approve a translation of the old text.
+    late = approve(client, "ru", before, ROCK, {"title[0]": "Устаревшая правка"},
+                   only="title[0]")
+    assert "msg=stale&n=0" in late.headers["location"]
+    assert not any(a.text == "Устаревшая правка"
+                   for a in approvals_for(project.store, "ru").values())
 
 
 # --- sessions, limits, headers ----------------------------------------------------------
@@ -425,23 +433,23 @@ def test_translators_add_from_the_command_line_and_log_in(tmp_path):
     assert added.returncode == 0, added.stderr
     assert added.stdout.strip() == "added translator anna (ky, ru)"
     assert PASSWORD not in added.stdout + added.stderr
-    wrong = _cli(tmp_path, "translators", "add", "bob", "--lang", "ru,xx", "--password-stdin",
-                 stdin=PASSWORD + "\n")
-    assert wrong.returncode == 2 and "--lang xx: not among the target languages" in wrong.stderr
-    short = _cli(tmp_path, "translators", "add", "bob", "--lang", "ru", "--password-stdin",
-                 stdin="short\n")
-    assert short.returncode == 1 and "10 to 1024 characters" in short.stderr
-    # Without --password-stdin it asks twice, hidden (CliRunner stands in for the terminal).
-    prompted = CliRunner().invoke(cli_main, ["--config", str(tmp_path / "config.toml"),
-                                             "translators", "add", "boris", "--lang", "hy"],
-                                  input=f"{PASSWORD}\n{PASSWORD}\n")
+    # The other cases run in-process (CliRunner), to spare a Python start-up each.
+    config_file = str(tmp_path / "config.toml")
+
+    def invoke(*args, stdin=""):
+        return CliRunner().invoke(cli_main, ["--config", config_file, "translators", *args],
+                                  input=stdin)
+
+    wrong = invoke("add", "bob", "--lang", "ru,xx", "--password-stdin", stdin=PASSWORD + "\n")
+    assert wrong.exit_code == 2 and "--lang xx: not among the target languages" in wrong.output
+    short = invoke("add", "bob", "--lang", "ru", "--password-stdin", stdin="short\n")
+    assert short.exit_code == 1 and "10 to 1024 characters" in short.output
+    # Without --password-stdin it asks twice, with hidden input.
+    prompted = invoke("add", "boris", "--lang", "hy", stdin=f"{PASSWORD}\n{PASSWORD}\n")
     assert prompted.exit_code == 0 and "added translator boris (hy)" in prompted.output
     assert PASSWORD not in prompted.output
-    listed = _cli(tmp_path, "translators", "list")
-    assert listed.stdout.splitlines()[0].startswith("anna  ky, ru  since ")
-    assert listed.stdout.splitlines()[1].startswith("boris  hy  since ")
-    import sqlalchemy as sa
-    from syndicator.config import load_config
+    listed = invoke("list").output.splitlines()
+    assert listed[0].startswith("anna  ky, ru  since ") and listed[1].startswith("boris  hy")
     config = load_config(tmp_path / "config.toml")
     with open_store(config.store_path).engine.connect() as conn:
         hashes = dict(conn.execute(sa.text("SELECT name, password_hash FROM translators")).all())

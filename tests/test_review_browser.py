@@ -105,12 +105,19 @@ def test_correct_approve_and_publish_with_the_keyboard_only(project, page):
     assert page.csp_reports == []
 
 
-def test_the_page_fits_a_phone_screen(project, page):
-    page.set_viewport_size({"width": 375, "height": 740})
-    keyboard_login(page, project.url)
-    page.goto(project.url + "/review/ru/")
+def no_sideways_scroll(page) -> None:
     widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert widths[0] <= widths[1], f"horizontal scroll at 375 px: {widths}"
+    assert widths[0] <= widths[1], f"{page.url} scrolls sideways at 375 px: {widths}"
+
+
+def test_the_pages_fit_a_phone_screen(project, page):
+    page.set_viewport_size({"width": 375, "height": 740})
+    page.goto(project.url + "/review/")
+    no_sideways_scroll(page)  # the login form
+    keyboard_login(page, project.url)
+    no_sideways_scroll(page)  # the overview
+    page.goto(project.url + "/review/ru/")
+    no_sideways_scroll(page)
     # Source and translation stack: the textarea sits below its source, not beside it.
     segment = page.locator(".segment").first
     source = segment.locator("p").first.bounding_box()

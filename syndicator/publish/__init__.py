@@ -17,6 +17,7 @@ import jinja2
 from babel import Locale
 from markupsafe import escape
 
+from .. import __version__
 from ..config import Config
 from ..models import Entry, Item, Translation
 from ..store import Store
@@ -43,7 +44,38 @@ class Edition:
 
 
 def publish_all(store: Store, config: Config, now: datetime) -> list[Path]:
-    """Write every language's documents; returns the files that changed."""
+    """Write every language's documents; returns the files that changed.
+
+    When nothing a feed shows has changed since the last publish (same data
+    version, settings, UI catalogs and time-dependent policies) the stage ends
+    at once: an idle cycle renders nothing.
+    """
+    stamp = _stamp(store, config, now)
+    if stamp == store.meta_get("published") and _outputs_exist(config):
+        log.info("nothing changed since the last publish")
+        return []
+    written = _publish(store, config, now)
+    store.meta_set("published", stamp)
+    return written
+
+
+def _stamp(store: Store, config: Config, now: datetime) -> str:
+    catalogs = [i18n.catalog_path(config.translations_dir, lang) for lang in config.languages]
+    parts = [__version__, store.data_version(), repr(config.output_dir), config.base_url,
+             config.title, config.timezone, config.languages, config.max_items,
+             config.archive_size, config.hubs, sorted(config.review.policies.items()),
+             [(str(p), p.stat().st_mtime_ns if p.is_file() else 0) for p in catalogs]]
+    if any(config.review.delay(lang) for lang in config.targets):
+        parts.append(now.isoformat())  # delayed items become due with time alone
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def _outputs_exist(config: Config) -> bool:
+    return all((config.output_dir / lang / name).is_file() for lang in config.languages
+               for name in ("rss.xml", "atom.xml", "feed.json", "index.html"))
+
+
+def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
     items = store.recent_items(None)
     editions = {lang: _edition(store, config, lang, items, now) for lang in config.languages}
     documents: dict[Path, bytes] = {}

@@ -2,30 +2,42 @@
 
 ``fetch_source`` never raises for a source's own failures: a broken source
 comes back as a ``SourceResult`` with ``error`` set, so the others go on.
+Every fault is logged here, once: an error line for a failed source, a
+warning line per item problem, each naming the source, URL, item and field.
 """
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 
 from ..config import SourceConfig
 from ..errors import FetchError, SourceError
 from ..models import SourceResult
 from . import feed, files, html
+from .checks import EmptyListing, before, clamp_future, empty_error
 from .http import Fetcher
 
 log = logging.getLogger(__name__)
 _READERS = {"feed": feed.read, "html": html.read, "files": files.read}
 
 
-def fetch_source(source: SourceConfig, fetcher: Fetcher, validators) -> SourceResult:
-    """Fetch one source. ``validators(url)`` gives the stored (etag, last_modified)."""
+def fetch_source(source: SourceConfig, fetcher: Fetcher, validators, *,
+                 now: datetime | None = None, last_count: int = 0) -> SourceResult:
+    """Fetch one source. ``validators(url)`` gives the stored (etag, last_modified);
+    ``last_count`` is how many items it listed last time, so that an empty listing
+    that used to yield items is an error and not a quietly empty source."""
     try:
         result = _READERS[source.type](source, fetcher, validators)
     except (FetchError, SourceError) as exc:
         message = str(exc) if isinstance(exc, SourceError) else f"source {source.name!r}: {exc}"
-        log.error("%s", message)
-        return SourceResult(name=source.name, error=message,
-                            retry_after=getattr(exc, "retry_after", None))
+        if isinstance(exc, EmptyListing):
+            message += before(last_count)
+        result = SourceResult(name=source.name, error=message,
+                              retry_after=getattr(exc, "retry_after", None))
+    result = empty_error(result, source.url or str(source.path), last_count)
+    result = clamp_future(result, now or datetime.now(timezone.utc), source.url)
+    if result.error:
+        log.error("%s", result.error)
     for problem in result.problems:
         log.warning("%s", problem)
     return result

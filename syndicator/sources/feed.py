@@ -2,30 +2,32 @@
 from __future__ import annotations
 
 import calendar
+import xml.parsers.expat
 from datetime import datetime, timezone
 from urllib.parse import urljoin
+from xml.sax import SAXException
 
 import feedparser
 
 from ..config import SourceConfig
 from ..errors import SourceError
 from ..models import Image, SourceItem, SourceResult
+from .charset import xml_needs_transcoding
+from .checks import date_problem, mojibake_problem, repair_mojibake
 from .clean import clean_html, plain_text, summary_from, web_image
-from .http import Fetcher
+from .http import Fetcher, Page, source_hosts
 
 
 def read(source: SourceConfig, fetcher: Fetcher, validators) -> SourceResult:
-    page = fetcher.get(source.url, *validators(source.url))
+    page = fetcher.get(source.url, *validators(source.url), hosts=source_hosts(source))
     if page.not_modified:
         return SourceResult(name=source.name, not_modified=True)
-    parsed = feedparser.parse(page.body, response_headers={
-        "content-location": page.url, "content-type": page.content_type or "application/xml"})
-    if not parsed.entries and parsed.bozo:
-        raise SourceError(source.name, f"not a feed: {parsed.bozo_exception}", url=page.url)
-    items, problems, seen = [], [], set()
+    parsed = _parse(source, page)
+    problems = _malformed(source, page, parsed)
+    items, seen = [], set()
     for n, entry in enumerate(parsed.entries[: source.max_items]):
         try:
-            item = _item(source, page.url, entry, n)
+            item, notes = _item(source, page.url, entry, n)
         except SourceError as exc:
             problems.append(str(exc))
             continue
@@ -35,33 +37,99 @@ def read(source: SourceConfig, fetcher: Fetcher, validators) -> SourceResult:
             continue
         seen.add(item.guid)
         items.append(item)
+        problems += notes
     return SourceResult(name=source.name, items=tuple(items), problems=tuple(problems),
-                        validators=((page.url, page.etag, page.last_modified),))
+                        validators=((page.url, page.etag, page.last_modified),),
+                        found=len(parsed.entries))
 
 
-def _item(source: SourceConfig, base: str, entry, n: int) -> SourceItem:
+def _parse(source: SourceConfig, page: Page):
+    body = page.body
+    if declares_entities(body):
+        # Entity declarations are how "billion laughs" and XXE attacks start; no real
+        # feed needs them, so the document is refused before any parser expands one.
+        raise SourceError(source.name, "the document declares XML entities (<!ENTITY>); "
+                          "refused, as an entity-expansion attack would be", url=page.url)
+    charset = xml_needs_transcoding(body, page.content_type)
+    if charset:
+        body = body.decode(charset, errors="replace").encode("utf-8")
+    parsed = feedparser.parse(body, response_headers={
+        "content-location": page.url, "content-type": page.content_type or "application/xml"})
+    if not parsed.entries and parsed.bozo:
+        raise SourceError(source.name, f"not a feed: {parsed.bozo_exception}", url=page.url)
+    if not parsed.entries and not parsed.version:
+        raise SourceError(source.name, "not a feed: no RSS, Atom or JSON Feed document "
+                          "(an HTML page?)", url=page.url)
+    return parsed
+
+
+def _malformed(source: SourceConfig, page: Page, parsed) -> list[str]:
+    """Entries that feedparser recovered from broken XML are kept, with one warning."""
+    if not parsed.bozo or not isinstance(parsed.bozo_exception, SAXException):
+        return []  # encoding and media-type notes are not worth a warning
+    return [str(SourceError(source.name, f"malformed XML ({parsed.bozo_exception}); read "
+                            f"{len(parsed.entries)} entries leniently", url=page.url))]
+
+
+def declares_entities(body: bytes) -> bool:
+    """Does the document's DTD declare an entity? Only the prolog is parsed."""
+    if body.lstrip()[:1] == b"{":
+        return False  # JSON Feed
+    found = []
+
+    class Done(Exception):
+        pass
+
+    def on_entity(*_args) -> None:
+        found.append(True)
+        raise Done
+
+    def on_root(*_args) -> None:
+        raise Done  # declarations can only come before the root element
+
+    parser = xml.parsers.expat.ParserCreate()
+    parser.EntityDeclHandler = on_entity
+    parser.StartElementHandler = on_root
+    try:
+        parser.Parse(body, True)
+    except Done:
+        pass
+    except (xml.parsers.expat.ExpatError, ValueError, LookupError):
+        # Not well-formed before its root: judge by the bytes instead.
+        return b"<!ENTITY" in body or "<!ENTITY".encode("utf-16-le") in body
+    return bool(found)
+
+
+def _item(source: SourceConfig, base: str, entry, n: int) -> tuple[SourceItem, list[str]]:
     link = urljoin(base, entry.get("link", "")) if entry.get("link") else ""
     guid = entry.get("id") or link
     label = guid or f"entry #{n + 1}"
-    title = plain_text(entry.get("title", ""))
     if not guid:
         raise SourceError(source.name, "entry has neither a GUID nor a link; skipped",
                           url=base, item=label, field="guid")
+    body_html = entry.content[0].value if entry.get("content") else entry.get("summary", "")
+    text, repaired = repair_mojibake({"title": entry.get("title", ""), "body": body_html,
+                                      "summary": entry.get("summary", "")})
+    notes = [mojibake_problem(source.name, base, label, repaired)] if repaired else []
+    title = plain_text(text["title"])
     if not title:
         raise SourceError(source.name, "entry has no title; skipped", url=base, item=label,
                           field="title")
-    body_html = entry.content[0].value if entry.get("content") else entry.get("summary", "")
-    body = clean_html(body_html, link or base)
-    return SourceItem(
+    body = clean_html(text["body"], link or base)
+    # dict.get: FeedParserDict would silently map a missing updated_parsed to published.
+    published = _date(dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed"))
+    if published is None:
+        raw = dict.get(entry, "published") or dict.get(entry, "updated") or ""
+        notes.append(date_problem(source.name, base, label, raw))
+    item = SourceItem(
         source=source.name, guid=guid, url=link or base, title=title,
-        summary=summary_from(entry.get("summary", "") or body), body=body,
-        # dict.get: FeedParserDict would silently map a missing updated_parsed to published.
-        published=_date(dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")),
-        updated=_date(dict.get(entry, "updated_parsed")),
+        summary=summary_from(text["summary"] or body), body=body,
+        published=published, updated=_date(dict.get(entry, "updated_parsed")),
         author=plain_text(entry.get("author", "")), image=_image(entry, link or base),
         categories=tuple(plain_text(t.get("term", "")) for t in entry.get("tags", [])
                          if t.get("term")),
     )
+    return item, notes
 
 
 def _date(parsed) -> datetime | None:

@@ -19,6 +19,7 @@ import yaml
 from ..config import SourceConfig
 from ..errors import SourceError
 from ..models import SourceItem, SourceResult
+from .checks import date_problem
 from .clean import clean_html, plain_text, summary_from, to_utc, web_image
 
 SUFFIXES = {".md", ".markdown", ".html", ".htm", ".json"}
@@ -29,13 +30,17 @@ def read(source: SourceConfig, fetcher, validators) -> SourceResult:
     if folder is None or not folder.is_dir():
         raise SourceError(source.name, "folder does not exist", field="path", url=str(folder))
     items, problems = [], []
-    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES):
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES)
+    for path in paths:
         try:
-            items.append(_item(source, folder, path))
+            item, notes = _item(source, folder, path)
         except SourceError as exc:
             problems.append(str(exc))
+            continue
+        items.append(item)
+        problems += notes
     return SourceResult(name=source.name, items=tuple(items[: source.max_items]),
-                        problems=tuple(problems))
+                        problems=tuple(problems), found=len(paths))
 
 
 def _load(path: Path) -> tuple[dict, str]:
@@ -52,7 +57,7 @@ def _load(path: Path) -> tuple[dict, str]:
     return dict(post.metadata), body
 
 
-def _item(source: SourceConfig, folder: Path, path: Path) -> SourceItem:
+def _item(source: SourceConfig, folder: Path, path: Path) -> tuple[SourceItem, list[str]]:
     relative = path.relative_to(folder).as_posix()
     try:
         meta, body_html = _load(path)
@@ -65,26 +70,30 @@ def _item(source: SourceConfig, folder: Path, path: Path) -> SourceItem:
     url = str(meta.get("url", "")) or path.resolve().as_uri()
     body = clean_html(body_html, url)
     image = meta.get("image")
+    published, notes = _date(meta.get("date"), source, relative)
     return SourceItem(
         source=source.name, guid=str(meta.get("guid") or meta.get("url") or relative),
         url=url, title=title, summary=plain_text(str(meta.get("summary", "")))
         or summary_from(body), body=body,
-        published=_date(meta.get("date"), source, relative),
+        published=published,
         author=plain_text(str(meta.get("author", ""))),
         image=web_image(urljoin(url, str(image))) if image else None,
         categories=tuple(plain_text(str(t)) for t in meta.get("tags", []) or []),
-    )
+    ), notes
 
 
-def _date(value, source: SourceConfig, relative: str) -> datetime | None:
+def _date(value, source: SourceConfig, relative: str) -> tuple[datetime | None, list[str]]:
+    """The item's date in UTC. Without one it is dated when first seen: silently when
+    the front matter has no date (editors may leave it out), with a warning when the
+    date is there but unreadable."""
     if value is None or value == "":
-        return None
+        return None, []
     if isinstance(value, datetime):
-        return to_utc(value, source.timezone)
+        return to_utc(value, source.timezone), []
     if isinstance(value, date):
-        return to_utc(datetime.combine(value, time()), source.timezone)
+        return to_utc(datetime.combine(value, time()), source.timezone), []
     try:
-        return to_utc(datetime.fromisoformat(str(value)), source.timezone)
+        return to_utc(datetime.fromisoformat(str(value)), source.timezone), []
     except ValueError:
-        raise SourceError(source.name, f"date {value!r} is not ISO 8601 (2024-09-05 or "
-                          "2024-09-05T10:00:00+03:00)", item=relative, field="date") from None
+        return None, [date_problem(source.name, "", relative, str(value),
+                                   "ISO 8601, 2024-09-05 or 2024-09-05T10:00:00+03:00")]

@@ -4,6 +4,10 @@ httpx with timeouts, a real User-Agent, a response-size cap, conditional GET
 (ETag / Last-Modified) and retries with exponential backoff that honour
 ``Retry-After``. ``file://`` URLs go through the same client by a small
 transport, so the bundled sample site works offline with the same code path.
+
+Redirects are followed here, not by httpx, so that each hop is checked: only
+http(s) targets (httpx would happily follow ``Location: file:///etc/passwd``
+into the file transport), and only the hosts a source is allowed.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
@@ -24,6 +28,13 @@ from ..errors import FetchError
 
 log = logging.getLogger(__name__)
 RETRY_STATUS = {429, 500, 502, 503, 504}
+MAX_REDIRECTS = 5
+# A longer Retry-After is not slept through inside a cycle: the fetch fails at
+# once and the store's backoff waits (at least) that long before the next attempt.
+MAX_INLINE_WAIT = 30.0
+# http.timeout bounds each read; a server that trickles bytes can dodge it, so a
+# whole response may take at most this many timeouts.
+DEADLINE_FACTOR = 4
 
 
 @dataclass(frozen=True)
@@ -72,15 +83,18 @@ class Fetcher:
         self.config = config
         self.sleep = sleep
         self.client = httpx.Client(
-            timeout=config.timeout, follow_redirects=True, max_redirects=5,
+            timeout=config.timeout, follow_redirects=False,
             headers={"User-Agent": agent}, mounts={"file://": FileTransport()},
         )
 
     def close(self) -> None:
         self.client.close()
 
-    def get(self, url: str, etag: str = "", last_modified: str = "") -> Page:
-        """GET ``url``; returns a 304 Page when the validators still match."""
+    def get(self, url: str, etag: str = "", last_modified: str = "", *,
+            hosts: frozenset[str] | None = None) -> Page:
+        """GET ``url``; returns a 304 Page when the validators still match.
+
+        ``hosts``, when given, are the only hosts a redirect may lead to."""
         url = _normal_file_url(url)
         headers = {}
         if etag:
@@ -90,9 +104,10 @@ class Fetcher:
         delay = self.config.backoff
         for attempt in range(self.config.retries + 1):
             try:
-                return self._get_once(url, headers)
+                return self._get_once(url, headers, hosts)
             except FetchError as exc:
-                if attempt == self.config.retries or exc.retry_after is None:
+                if (attempt == self.config.retries or exc.retry_after is None
+                        or exc.retry_after > MAX_INLINE_WAIT):
                     raise
                 wait = max(exc.retry_after, delay)
                 log.info("retrying %s in %.1fs: %s", url, wait, exc)
@@ -100,27 +115,36 @@ class Fetcher:
                 delay *= 2
         raise AssertionError("unreachable")
 
-    def _get_once(self, url: str, headers: dict) -> Page:
+    def _get_once(self, url: str, headers: dict, hosts: frozenset[str] | None) -> Page:
+        deadline = time.monotonic() + self.config.timeout * DEADLINE_FACTOR
+        target = url
         try:
-            with self.client.stream("GET", url, headers=headers) as response:
-                if response.status_code == 304:
-                    return Page(str(response.url), 304, b"", "", *_validators(response))
-                if response.status_code != 200:
-                    raise _status_error(url, response)
-                body = self._read_capped(url, response)
-                return Page(str(response.url), 200, body,
-                            response.headers.get("content-type", ""), *_validators(response))
-        except httpx.TooManyRedirects:
-            raise FetchError(url, "too many redirects (a redirect loop?)") from None
+            for _ in range(MAX_REDIRECTS + 1):
+                with self.client.stream("GET", target, headers=headers) as response:
+                    if not response.has_redirect_location:
+                        return self._page(url, response, deadline)
+                    target = _redirect_target(url, response, hosts)
         except httpx.TimeoutException:
             raise FetchError(url, f"timed out after {self.config.timeout:g}s",
                              retry_after=0) from None
         except httpx.TransportError as exc:
-            raise FetchError(url, f"connection failed: {exc}", retry_after=0) from None
+            raise FetchError(url, f"connection failed: {exc or type(exc).__name__}",
+                             retry_after=0) from None
         except httpx.DecodingError as exc:
             raise FetchError(url, f"could not decode the response: {exc}") from None
+        raise FetchError(url, f"more than {MAX_REDIRECTS} redirects (a redirect loop?); "
+                              f"the last went to {target}")
 
-    def _read_capped(self, url: str, response: httpx.Response) -> bytes:
+    def _page(self, url: str, response: httpx.Response, deadline: float) -> Page:
+        if response.status_code == 304:
+            return Page(str(response.url), 304, b"", "", *_validators(response))
+        if response.status_code != 200:
+            raise _status_error(url, response)
+        body = self._read_capped(url, response, deadline)
+        return Page(str(response.url), 200, body,
+                    response.headers.get("content-type", ""), *_validators(response))
+
+    def _read_capped(self, url: str, response: httpx.Response, deadline: float) -> bytes:
         # Count decoded bytes, so a small gzip bomb is stopped as early as a big body.
         chunks, size = [], 0
         for chunk in response.iter_bytes():
@@ -128,8 +152,35 @@ class Fetcher:
             if size > self.config.max_bytes:
                 raise FetchError(url, f"response larger than http.max_bytes "
                                       f"({self.config.max_bytes} bytes); not read further")
+            if time.monotonic() > deadline:
+                raise FetchError(url, f"response still arriving after "
+                                      f"{self.config.timeout * DEADLINE_FACTOR:g}s; "
+                                      "not read further", retry_after=0)
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def host_allowed(url: str, hosts: frozenset[str]) -> bool:
+    """Is ``url`` on one of ``hosts`` (``host`` or ``host:port``, lower case)?"""
+    parts = urlsplit(url)
+    return parts.netloc.lower() in hosts or (parts.hostname or "") in hosts
+
+
+def source_hosts(source) -> frozenset[str]:
+    """The hosts a source may fetch from: its own URL's, plus its ``allowed_hosts``."""
+    extra = getattr(source, "allowed_hosts", ()) or ()
+    return frozenset({urlsplit(source.url).netloc.lower(), *(h.lower() for h in extra)})
+
+
+def _redirect_target(url: str, response: httpx.Response, hosts: frozenset[str] | None) -> str:
+    target = urljoin(str(response.url), response.headers["location"]).split("#")[0]
+    if urlsplit(target).scheme not in ("http", "https"):
+        raise FetchError(url, f"redirect to {target!r} refused: only http(s) is followed")
+    if hosts is not None and not host_allowed(target, hosts):
+        raise FetchError(url, f"redirect to {target!r} refused: host "
+                              f"{urlsplit(target).netloc!r} is not the source's own; "
+                              "list it in the source's allowed_hosts to follow it")
+    return target
 
 
 def _normal_file_url(url: str) -> str:
@@ -147,9 +198,15 @@ def _validators(response: httpx.Response) -> tuple[str, str]:
 
 def _status_error(url: str, response: httpx.Response) -> FetchError:
     status = response.status_code
+    text = f"HTTP {status} {response.reason_phrase}".rstrip()
+    if status == 410:
+        text += " (the server says it is gone for good; check the source's URL)"
     if status not in RETRY_STATUS:
-        return FetchError(url, f"HTTP {status}")
-    return FetchError(url, f"HTTP {status}", retry_after=_retry_after(response))
+        return FetchError(url, text)
+    wait = _retry_after(response)
+    if response.headers.get("retry-after"):
+        text += f"; Retry-After {wait:g}s"
+    return FetchError(url, text, retry_after=wait)
 
 
 def _retry_after(response: httpx.Response) -> float:

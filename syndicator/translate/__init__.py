@@ -128,6 +128,7 @@ def translate_pending(store: Store, engines: Engines, config: Config, now: datet
         if lang == config.source_language:
             continue
         served = engines.for_pair(config.source_language, lang) is not None
+        version = store.data_version()
         items = store.items_needing(lang, include_awaiting=served)
         counts[lang] = 0
         # Chunks bound memory and make each chunk's work durable before the next one:
@@ -138,6 +139,8 @@ def translate_pending(store: Store, engines: Engines, config: Config, now: datet
                 store, engines, config.source_language, lang,
                 items[start:start + ITEMS_PER_BATCH], now, progress,
                 config.review.keeps_stale_approvals(lang))
+        # Only now, with every chunk stored, may the next cycle skip these items.
+        store.translated_up_to(lang, version)
     return counts
 
 

@@ -19,8 +19,8 @@ import logging
 import math
 import threading
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from datetime import datetime, timezone
+from http import HTTPStatus
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -127,6 +127,8 @@ def _segment_label(key: str) -> tuple[str, list[int]]:
 
 
 class ReviewApp:
+    """The pages and actions; handlers run in a worker thread (the store is synchronous)."""
+
     def __init__(self, config: Config, clock: Callable[[], datetime]):
         self.config, self.clock = config, clock
         self.languages = [t for t in config.targets if t != config.source_language]
@@ -206,7 +208,8 @@ class ReviewApp:
         if session is None:
             raise Refused(403, "Your session has ended; log in again.")
         if not same_token(form_value(form, "csrf"), session.csrf):
-            raise self._refuse(request, repr(session.translator.name), "missing or wrong CSRF token")
+            raise self._refuse(request, repr(session.translator.name),
+                               "missing or wrong CSRF token")
         return session
 
     def _language(self, request: Request, session: accounts.Session,

@@ -1,0 +1,85 @@
+"""Checks every source type shares: mojibake, missing or odd dates, empty listings.
+
+Item-level findings are *problems*: the item is still published (nothing is
+lost) and the problem is logged as one warning naming source, URL, item and
+field. Source-level findings (an empty listing that used to yield items) are
+errors, so the source backs off and its published items stay as they are.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import ftfy
+
+from ..errors import SourceError
+from ..models import SourceItem, SourceResult
+
+# A date this far ahead of the cycle's clock is a typo or a wrong zone on the
+# source's side; a day covers every real time zone.
+FUTURE_SLACK = timedelta(days=1)
+
+
+class EmptyListing(SourceError):
+    """The listing yielded no items at all (selectors matched nothing, or an empty feed)."""
+
+
+def repair_mojibake(fields: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Undo UTF-8 that was decoded as latin-1/windows-1252 ("Ð—Ð°Ñ..." for "За...").
+
+    Returns the repaired fields and the names of those that needed it.
+    ``ftfy.fix_encoding`` changes nothing else, so ordinary text passes through.
+    """
+    fixed, repaired = {}, []
+    for name, text in fields.items():
+        fixed[name] = ftfy.fix_encoding(text) if text else text
+        if fixed[name] != text:
+            repaired.append(name)
+    return fixed, repaired
+
+
+def mojibake_problem(source: str, url: str, item: str, repaired: list[str]) -> str:
+    return str(SourceError(source, "text was mis-decoded (UTF-8 read as latin-1/windows-1252, "
+                           "'Ð…'-style mojibake); repaired", url=url, item=item,
+                           field=", ".join(repaired)))
+
+
+def date_problem(source: str, url: str, item: str, raw: str, expected: str = "") -> str:
+    """The item has no usable date: it is published, dated when first seen."""
+    what = f"date {raw!r} could not be parsed" if raw else "no date"
+    if raw and expected:
+        what += f" (expected {expected})"
+    return str(SourceError(source, f"{what}; dated when first seen", url=url, item=item,
+                           field="date"))
+
+
+def clamp_future(result: SourceResult, now: datetime, url: str) -> SourceResult:
+    """Items dated more than a day ahead are dated when first seen instead, with a warning."""
+    items, problems = [], list(result.problems)
+    for item in result.items:
+        if item.published and item.published > now + FUTURE_SLACK:
+            problems.append(str(SourceError(
+                result.name, f"date {item.published.isoformat()} is in the future; "
+                "dated when first seen", url=item.url or url, item=item.guid, field="date")))
+            item = _undated(item)
+        items.append(item)
+    return replace(result, items=tuple(items), problems=tuple(problems))
+
+
+def _undated(item: SourceItem) -> SourceItem:
+    return replace(item, published=None, updated=None)
+
+
+def empty_error(result: SourceResult, url: str, last_count: int) -> SourceResult:
+    """A listing that yielded items before and none now is an error, never an empty feed."""
+    if result.error or result.not_modified or result.found != 0 or not last_count:
+        return result
+    message = str(EmptyListing(result.name, "the listing yielded no items", url=url))
+    return SourceResult(name=result.name, error=message + before(last_count))
+
+
+def before(last_count: int) -> str:
+    if not last_count:
+        return ""
+    return (f"; it yielded {last_count} item(s) last time. The published items are kept; "
+            "check the source")
