@@ -164,6 +164,13 @@ _SELECTORS = {
     "next": Key(str, "", "CSS selector of the 'next page' link on the listing ('' for none)."),
 }
 
+def _hosts(value: list) -> str | None:
+    for host in value:
+        if not isinstance(host, str) or not host or any(c in host for c in "/@ "):
+            return f"{host!r} is not a host name such as 'cdn.example.org' or 'example.org:8080'"
+    return None
+
+
 _SOURCE = {
     "name": Key(str, None, "Unique name; part of every item's identity, so never rename it.",
                 required=True),
@@ -181,6 +188,9 @@ _SOURCE = {
     "date_format": Key(str, "%d.%m.%Y", "html: strptime format of the article date."),
     "timezone": Key(str, "", "html/files: zone of naive dates ('' = site.timezone).",
                     lambda v: None if v == "" else _timezone(v)),
+    "allowed_hosts": Key(list, [], "Other hosts this source may fetch from (article links, "
+                         "redirects), as 'host' or 'host:port'; its own URL's host is always "
+                         "allowed.", _hosts),
     "selectors": _SELECTORS,
 }
 
@@ -351,6 +361,7 @@ class SourceConfig:
     date_format: str
     timezone: str
     selectors: Selectors
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -479,6 +490,7 @@ def _build(raw: dict, path: Path) -> Config:
             enabled=s["enabled"], interval=parse_duration(s["interval"]),
             max_pages=s["max_pages"], max_items=s["max_items"], date_format=s["date_format"],
             timezone=s["timezone"] or site["timezone"], selectors=Selectors(**s["selectors"]),
+            allowed_hosts=tuple(h.lower() for h in s["allowed_hosts"]),
         )
         for s in raw["sources"]
     )

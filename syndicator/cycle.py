@@ -99,7 +99,10 @@ def fetch_sources(config: Config, store: Store, only: list[SourceConfig] | None,
             # An html source returns only its changed articles; `found` counts them all.
             count = result.found if result.found is not None else (
                 None if result.not_modified else len(result.items))
-            store.record_fetch(source.name, now, result.error, result.retry_after, count)
+            # The store treats a next attempt more than an hour ahead as a clock that
+            # jumped, so a longer Retry-After is waited for an hour, not ignored.
+            wait = None if result.retry_after is None else min(result.retry_after, 3600.0)
+            store.record_fetch(source.name, now, result.error, wait, count)
             results.append(result)
             progress.fetched(source.name, n, len(chosen))
     finally:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -120,6 +120,7 @@ def _edition(store: Store, config: Config, lang: str, items: list[Item],
                             lambda item_id: make_guid(config.base_url, lang, by_id[item_id]))
     translated = ({} if lang == config.source_language
                   else store.translations_for(lang, list(by_id)))
+    items = [_public(config, item) for item in items]
     visible = [e for e in (_entry(config, lang, item, guids[item.id], translated.get(item.id),
                                   now) for item in items) if e is not None]
     entries, archived = visible[:config.max_items], visible[config.max_items:][::-1]
@@ -136,6 +137,15 @@ def _edition(store: Store, config: Config, lang: str, items: list[Item],
                               or None),
         hubs=config.hubs)
     return Edition(info, ui, entries, archived)
+
+
+def _public(config: Config, item: Item) -> Item:
+    """The item with a link readers can follow: a source link that is not http(s)
+    (a file's path, a hostile ``javascript:``) becomes the item's own anchor."""
+    if urlsplit(item.url).scheme in ("http", "https"):
+        return item
+    return replace(item, url=f"{url(config, config.source_language, 'index.html')}#"
+                             f"{anchor(item)}")
 
 
 def _entry(config: Config, lang: str, item: Item, guid: str, tr: Translation | None,

@@ -14,7 +14,7 @@ from ..config import SourceConfig
 from ..errors import FetchError, SourceError
 from ..models import SourceResult
 from . import feed, files, html
-from .checks import EmptyListing, before, clamp_future, empty_error
+from .checks import EmptyListing, clamp_future, empty_error
 from .http import Fetcher
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def fetch_source(source: SourceConfig, fetcher: Fetcher, validators, *,
     except (FetchError, SourceError) as exc:
         message = str(exc) if isinstance(exc, SourceError) else f"source {source.name!r}: {exc}"
         if isinstance(exc, EmptyListing):
-            message += before(last_count)
+            message = exc.noting(last_count)
         result = SourceResult(name=source.name, error=message,
                               retry_after=getattr(exc, "retry_after", None))
     result = empty_error(result, source.url or str(source.path), last_count)

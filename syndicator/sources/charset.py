@@ -38,8 +38,15 @@ def header_charset(content_type: str) -> str:
 
 def decode_html(body: bytes, content_type: str) -> tuple[str, str]:
     """(text, charset used) for an HTML page."""
-    for charset in (_bom(body), header_charset(content_type), _meta_charset(body)):
+    declared = [c for c in (_bom(body), header_charset(content_type), _meta_charset(body)) if c]
+    for charset in declared:
         text = _strict(body, charset)
+        if text is not None:
+            return text, charset
+    # No declaration fits every byte. A stray byte in a UTF-8 page must not make the
+    # whole page a guess, so a declared charset that fits nearly all of it still wins.
+    for charset in declared:
+        text = _lenient(body, charset)
         if text is not None:
             return text, charset
     return _undeclared(body)
@@ -75,6 +82,14 @@ def _strict(body: bytes, charset: str) -> str | None:
     except (LookupError, UnicodeDecodeError):
         log.debug("declared charset %r does not decode the page", charset)
         return None
+
+
+def _lenient(body: bytes, charset: str) -> str | None:
+    try:
+        text = body.decode(charset, errors="replace")
+    except LookupError:
+        return None
+    return text if text.count("\ufffd") <= len(text) // 1000 else None
 
 
 def _undeclared(body: bytes) -> tuple[str, str]:

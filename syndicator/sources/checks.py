@@ -23,6 +23,15 @@ FUTURE_SLACK = timedelta(days=1)
 class EmptyListing(SourceError):
     """The listing yielded no items at all (selectors matched nothing, or an empty feed)."""
 
+    def __init__(self, source: str, message: str, *, url: str = "", field: str = ""):
+        self.message = message
+        super().__init__(source, message, url=url, field=field)
+
+    def noting(self, last_count: int) -> str:
+        """The message, saying how many items the listing yielded last time."""
+        return str(SourceError(self.source, self.message + before(last_count), url=self.url,
+                               field=self.field))
+
 
 def repair_mojibake(fields: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     """Undo UTF-8 that was decoded as latin-1/windows-1252 ("Ð—Ð°Ñ..." for "За...").
@@ -60,7 +69,7 @@ def clamp_future(result: SourceResult, now: datetime, url: str) -> SourceResult:
         if item.published and item.published > now + FUTURE_SLACK:
             problems.append(str(SourceError(
                 result.name, f"date {item.published.isoformat()} is in the future; "
-                "dated when first seen", url=item.url or url, item=item.guid, field="date")))
+                "dated when first seen", url=url, item=item.guid, field="date")))
             item = _undated(item)
         items.append(item)
     return replace(result, items=tuple(items), problems=tuple(problems))
@@ -71,15 +80,17 @@ def _undated(item: SourceItem) -> SourceItem:
 
 
 def empty_error(result: SourceResult, url: str, last_count: int) -> SourceResult:
-    """A listing that yielded items before and none now is an error, never an empty feed."""
+    """A listing that yielded items before and none now is an error, never an empty feed.
+
+    No validators are kept, so the next attempt fetches the listing in full."""
     if result.error or result.not_modified or result.found != 0 or not last_count:
         return result
-    message = str(EmptyListing(result.name, "the listing yielded no items", url=url))
-    return SourceResult(name=result.name, error=message + before(last_count))
+    error = EmptyListing(result.name, "the source lists no items now", url=url)
+    return SourceResult(name=result.name, error=error.noting(last_count))
 
 
 def before(last_count: int) -> str:
     if not last_count:
         return ""
-    return (f"; it yielded {last_count} item(s) last time. The published items are kept; "
+    return (f"; it listed {last_count} item(s) last time. The published items are kept; "
             "check the source")

@@ -90,6 +90,9 @@ def summary_from(html: str, limit: int = 300) -> str:
 
 def to_utc(value: datetime, tz: str) -> datetime:
     """Naive datetimes are in the source's zone; everything internal is aware UTC."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(tz))
-    return value.astimezone(timezone.utc)
+    try:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=ZoneInfo(tz))
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # year 1 or 9999 near the edge of the zone offset
+        raise ValueError(f"{value!r} is out of range") from None

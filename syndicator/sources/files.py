@@ -88,11 +88,11 @@ def _date(value, source: SourceConfig, relative: str) -> tuple[datetime | None, 
     date is there but unreadable."""
     if value is None or value == "":
         return None, []
-    if isinstance(value, datetime):
-        return to_utc(value, source.timezone), []
-    if isinstance(value, date):
-        return to_utc(datetime.combine(value, time()), source.timezone), []
     try:
+        if isinstance(value, datetime):
+            return to_utc(value, source.timezone), []
+        if isinstance(value, date):
+            return to_utc(datetime.combine(value, time()), source.timezone), []
         return to_utc(datetime.fromisoformat(str(value)), source.timezone), []
     except ValueError:
         return None, [date_problem(source.name, "", relative, str(value),

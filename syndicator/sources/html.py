@@ -47,7 +47,8 @@ def read(source: SourceConfig, fetcher: Fetcher, validators) -> SourceResult:
                                     problems=tuple(problems), validators=tuple(seen),
                                     error=f"source {source.name!r}: {exc}",
                                     retry_after=exc.retry_after)
-            problems.append(str(SourceError(source.name, str(exc), url=url)))
+            problems.append(str(SourceError(source.name, str(exc).removeprefix(f"{url}: "),
+                                            url=url)))
             continue
         if page.not_modified:
             continue
