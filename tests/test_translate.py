@@ -16,7 +16,7 @@ from syndicator.translate.argos import ArgosEngine
 from syndicator.translate.packages import install_file
 from syndicator.translate.split import split_sentences
 
-from conftest import LEXICON, make_config
+from conftest import LEXICON, ROOT, make_config
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -198,3 +198,26 @@ def test_changing_the_glossary_retranslates_only_the_affected_segments(tmp_path,
     assert marked == 2 and counts == {"ru": 2}
     assert [texts for _, _, texts in spy_calls] == [["The ⟦T0⟧ said"]]
     assert store.translations_for("ru", ["s:1"])["s:1"].title == "The Секретариатом заявил"
+
+
+def test_glossary_terms_reach_every_language_through_the_nllb_chain(tmp_path):
+    """An NLLB-shaped model serves all six targets; the glossary forces its terms in each."""
+    from syndicator.testing.nllb_model import build_nllb_model_dir
+
+    said = {"ru": "заявил", "hy": "հայտարարեց", "be": "заявіў", "kk": "мәлімдеді",
+            "ky": "билдирди", "tg": "изҳор кард"}
+    model = build_nllb_model_dir(tmp_path / "nllb", {lang: {"said": word.split()[0]}
+                                                     for lang, word in said.items()})
+    config = make_config(tmp_path, translation={
+        "argos": {"packages_dir": "argos-packages"}, "chain": ["nllb"],
+        "nllb": {"model_dir": str(model)}, "glossary": str(ROOT / "translations" / "glossary.toml")})
+    store = open_store(config.store_path)
+    store.upsert_items([_item("1", "The CSTO said", "<p>Imangali Tasmagambetov said.</p>")], NOW)
+    assert translate_pending(store, Engines(config), config, NOW) == {
+        lang: 1 for lang in ("ru", "hy", "be", "kk", "ky", "tg")}
+    terms = {"ru": "ОДКБ", "hy": "ՀԱՊԿ", "be": "АДКБ", "kk": "ҰҚШҰ", "ky": "ЖКМУ", "tg": "СПАД"}
+    for lang, term in terms.items():
+        tr = store.translations_for(lang, ["s:1"])["s:1"]
+        assert tr.title == f"The {term} {said[lang].split()[0]}", lang
+        assert tr.body == f"<p>Imangali Tasmagambetov {said[lang].split()[0]}.</p>", lang
+        assert tr.engine.startswith("nllb:")
