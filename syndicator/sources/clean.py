@@ -18,8 +18,12 @@ from lxml import etree
 from ..models import Image
 
 # Characters XML 1.0 forbids (C0 controls except tab/newline/return, lone
-# surrogates, U+FFFE/U+FFFF); one of them would make feedgen fail the whole feed.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# surrogates, U+FFFE/U+FFFF): one of them would make feedgen fail the whole feed.
+# Also invisible characters used for spoofing: bidi embeddings and overrides
+# (U+202A-E, U+2066-9), and zero-width space / word joiner / BOM; ZWJ and ZWNJ
+# stay, as scripts and emoji need them.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff"
+                          "\u202a-\u202e\u2066-\u2069\u200b\u2060\ufeff]")
 _SPACES = re.compile(r"\s+")
 
 ALLOWED_TAGS = {

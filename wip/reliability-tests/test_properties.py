@@ -67,6 +67,9 @@ def _xml_text_ok(value: str) -> bool:
 @given(text)
 @example("<a href='x'>&amp;lt;</a>")
 @example("<p>a ]]> b</p>\x00\ud800")
+@example("\ufeff\ufeff")  # nh3 (html5ever) drops one leading BOM per pass
+@example("<pre>\n\nx</pre>")  # each pass loses a leading newline of <pre>
+@example("]]><li alt=x><table alt=x>l<li alt=x></table>")  # libxml2 and html5ever nest apart
 def test_clean_html_is_idempotent_and_xml_safe(value):
     once = clean_html(value, BASE)
     assert clean_html(once, BASE) == once
@@ -89,6 +92,8 @@ def test_plain_text_is_idempotent_on_text_without_markup_characters(value):
     assert plain_text(once) == once
 
 
+@pytest.mark.xfail(strict=True, reason="plain_text decodes HTML, so its output can be "
+                   "decoded again; see the docstring and test_html_titles_are_decoded_once")
 @FAST
 @given(text)
 @example("&amp;lt;b&amp;gt;")

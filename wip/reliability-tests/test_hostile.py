@@ -24,7 +24,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -519,7 +518,7 @@ def test_a_one_megabyte_title_is_published_validly_within_a_minute(tmp_path, lex
     (tmp_path / "items" / "normal.json").write_text(json.dumps({
         "title": "The normal neighbour", "date": "2024-09-02T10:00:00+03:00",
         "guid": "normal", "url": "https://example.org/normal", "body": "<p>Fine.</p>"}))
-    (tmp_path / "config.toml").write_text(f'''
+    (tmp_path / "config.toml").write_text('''
 [site]
 title = "CSTO News"
 base_url = "https://feeds.example.org/"
