@@ -28,11 +28,10 @@ def test_jing_rejects_an_invalid_atom_document(tmp_path):
     assert result.returncode != 0
 
 
-def test_newsboat_reads_every_item_of_every_rss_and_atom_feed(published, tmp_path):
+def test_newsboat_reads_every_item_of_every_rss_feed(published, tmp_path):
     newsboat = require_tool("newsboat")
     urls = tmp_path / "urls"
-    urls.write_text("".join(f"file://{published.feeds / lang / name}\n" for lang in LANGS
-                            for name in ("rss.xml", "atom.xml")))
+    urls.write_text("".join(f"file://{published.feeds / lang / 'rss.xml'}\n" for lang in LANGS))
     config = tmp_path / "config"
     config.write_text(f"error-log \"{tmp_path / 'errors.log'}\"\n")
     cache = tmp_path / "cache.db"
@@ -48,6 +47,6 @@ def test_newsboat_reads_every_item_of_every_rss_and_atom_feed(published, tmp_pat
     for feedurl, title, url, pub_date in rows:
         per_feed.setdefault(feedurl, []).append(title)
         assert url.startswith("https://") and pub_date > 0
-    assert len(per_feed) == 14 and all(len(titles) == 6 for titles in per_feed.values())
-    ru = next(titles for feed, titles in per_feed.items() if feed.endswith("/ru/atom.xml"))
+    assert len(per_feed) == 7 and all(len(titles) == 6 for titles in per_feed.values())
+    ru = next(titles for feed, titles in per_feed.items() if "/ru/" in feed)
     assert "ОДКБ Генеральный секретарь attends final stage of Rock-2024 учения" in ru
