@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import sqlite3
@@ -31,6 +32,8 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +53,7 @@ STAGES = ("fetch", "catalogs (import)", "translate", "catalogs (merge)", "publis
 REQUIRED = ("fetch", "translate", "catalogs (merge)", "publish")  # stages kills must reach
 KILLS = 32
 PER_STAGE = 6
+NEW_PER_ROUND = 2  # new items per round (plus one edited item)
 EMBED_JS = (ROOT / "syndicator" / "assets" / "embed.js").read_bytes()
 # Words the lexicon model knows as whole pieces, so segments stay short and fast.
 WORDS = ("The Secretary General said CSTO news training security council ministers "
@@ -119,19 +123,37 @@ archive_size = {archive_size}
 
 # --- a syndicator subprocess whose stage lines we follow -----------------------------
 
-class Syndicator:
-    """`python -m syndicator -v <command>`, with its stage lines timed as they appear."""
+# A warm process: the real CLI entry point (what `python -m syndicator` runs), with its
+# imports done before it is told to go. It reads nothing of the project until then, so
+# the harness starts the next round's process while it checks the last one.
+WARM = ("import sys, syndicator.cli, syndicator.cycle, syndicator.schedule, "
+        "syndicator.translate.argos; sys.stdin.readline(); sys.argv[0] = 'syndicator'; "
+        "syndicator.cli.main()")
 
-    def __init__(self, project: Path, command: str = "once"):
+
+class Syndicator:
+    """`python -m syndicator -v <command>`, with its stage lines timed as they appear.
+
+    ``warm=True``: imported and waiting; ``go()`` starts the command."""
+
+    def __init__(self, project: Path, command: str = "once", *, warm: bool = False):
+        self.command = command
         self.started = time.monotonic()
+        head = ["-c", WARM] if warm else ["-m", "syndicator"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "syndicator", "-v", command], cwd=project,
+            [sys.executable, *head, "-v", command], cwd=project,
+            stdin=subprocess.PIPE if warm else subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self.stages: list[tuple[str, float]] = []  # (stage, monotonic time it began)
         self.changed = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
+
+    def go(self) -> None:
+        self.started = time.monotonic()
+        self.process.stdin.write("go\n")
+        self.process.stdin.close()
 
     def _read(self) -> None:
         for line in self.process.stderr:
@@ -368,6 +390,36 @@ class Harness:
     edits: dict[str, tuple[str, str]] = field(default_factory=dict)  # key → (item id, title)
     rounds: list[Round] = field(default_factory=list)
     source_edited: set[str] = field(default_factory=set)  # item ids edited at the source
+    spare: Syndicator | None = None  # the next round's process, warm
+    spent: Counter = field(default_factory=Counter)  # seconds per part, for the summary
+
+    @staticmethod
+    def command(number: int) -> str:
+        return "run" if number % 4 == 2 else "once"
+
+    def process(self, command: str, then: str) -> Syndicator:
+        """Start ``command`` (warm if the spare fits), and warm up ``then`` meanwhile:
+        its imports overlap this round instead of delaying the next one."""
+        run, self.spare = self.spare, None
+        if run is None or run.command != command:
+            self.close()
+            run = Syndicator(self.project, command, warm=True)
+        run.go()
+        self.spare = Syndicator(self.project, then, warm=True)
+        return run
+
+    @contextmanager
+    def timed(self, part: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.spent[part] += time.monotonic() - started
+
+    def close(self) -> None:
+        if self.spare is not None:
+            self.spare.kill()
+            self.spare = None
 
     def __post_init__(self):
         self.checker = Checker(self.project)
@@ -380,7 +432,7 @@ class Harness:
 
         Translators correct only titles never edited at the source, and the source never
         edits a corrected item, so each correction must show as it was made."""
-        for _ in range(2):
+        for _ in range(NEW_PER_ROUND):
             write_item(self.project, self.next_item, self.rng)
             self.next_item += 1
         reviewed = {item_id for item_id, _ in self.edits.values()}
@@ -415,9 +467,9 @@ class Harness:
         return self.rng.choice([s for s in REQUIRED if counts[s] == fewest])
 
     def kill_round(self, number: int) -> Round:
-        command = "run" if number % 4 == 2 else "once"
+        command = self.command(number)
         aimed = self.aim()
-        run = Syndicator(self.project, command)
+        run = self.process(command, then=self.command(number + 1))
         delay = 0.0
         try:
             if run.wait_for(aimed):
@@ -436,7 +488,7 @@ class Harness:
 
     def finish(self) -> None:
         """A restart that runs to the end; then everything must be published exactly once."""
-        run = Syndicator(self.project, "once")
+        run = self.process("once", then=self.spare.command if self.spare else "once")
         assert run.process.wait(timeout=300) == 0, run.stderr()[-3000:]
         run.reader.join(timeout=10)  # not learnt from: a catch-up run's stages are atypical
         self.check_after_kill("after a full restart")
@@ -463,25 +515,37 @@ def test_sigkill_at_random_points_loses_nothing_and_publishes_everything_once(
     harness = Harness(make_project(tmp_path / "project", lexicon_package, 40), random.Random(seed),
                       next_item=40)
     started = time.monotonic()
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     number = 0
     try:
         while (sum(harness.landed()[s] for s in STAGES) < KILLS
                or min(harness.landed()[s] for s in REQUIRED) < PER_STAGE):
             assert number < 3 * KILLS, f"kills do not land in every stage: {harness.landed()}"
             number += 1
-            harness.mutate(number)
-            result = harness.kill_round(number)
-            harness.check_after_kill(f"kill {number} ({result.command}, in {result.landed}, "
-                                     f"{result.delay:.2f} s after '{result.aimed}' began)")
-            if number % 5 == 0:
-                harness.finish()
-        harness.finish()
+            with harness.timed("mutate"):
+                harness.mutate(number)
+            with harness.timed("rounds"):
+                result = harness.kill_round(number)
+            with harness.timed("checks"):
+                harness.check_after_kill(f"kill {number} ({result.command}, in "
+                                         f"{result.landed}, {result.delay:.2f} s after "
+                                         f"'{result.aimed}' began)")
+            if number % 8 == 0:
+                with harness.timed("full restarts"):
+                    harness.finish()
+        with harness.timed("full restarts"):
+            harness.finish()
     except AssertionError as exc:
         raise AssertionError(f"seed {seed}: {exc}") from None
     finally:
-        print(f"seed {seed}, {number} rounds in {time.monotonic() - started:.0f} s, "
+        harness.close()
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+        print(f"seed {seed}, {number} rounds in {time.monotonic() - started:.0f} s "
+              f"({used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime:.0f} s of CPU "
+              f"in syndicator processes), "
               f"kills per stage {dict(harness.landed())}, stage estimates "
-              f"{ {k: round(v, 2) for k, v in harness.estimate.items()} }")
+              f"{ {k: round(v, 2) for k, v in harness.estimate.items()} }, time spent "
+              f"{ {k: round(v) for k, v in harness.spent.items()} }")
         print("temp files left by kills:", sorted(
             str(p.relative_to(tmp_path)) for p in tmp_path.rglob(".*.tmp")))
         for r in harness.rounds:
