@@ -14,7 +14,7 @@ from ..config import SourceConfig
 from ..errors import FetchError, SourceError
 from ..models import SourceResult
 from . import feed, files, html
-from .checks import EmptyListing, clamp_future, empty_error
+from .checks import EmptyListing, clamp_future, empty_error, tidy_fields
 from .http import Fetcher
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def fetch_source(source: SourceConfig, fetcher: Fetcher, validators, *,
         result = SourceResult(name=source.name, error=message,
                               retry_after=getattr(exc, "retry_after", None))
     result = empty_error(result, source.url or str(source.path), last_count)
-    result = clamp_future(result, now or datetime.now(timezone.utc), source.url)
+    result = clamp_future(tidy_fields(result), now or datetime.now(timezone.utc), source.url)
     if result.error:
         log.error("%s", result.error)
     for problem in result.problems:

@@ -7,6 +7,7 @@ errors, so the source backs off and its published items stay as they are.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -14,6 +15,13 @@ import ftfy
 
 from ..errors import SourceError
 from ..models import SourceItem, SourceResult
+from .clean import xml_safe, web_image
+
+# Longer titles are cut at a word: a feed reader shows a line or two, and an
+# unbounded title would make every later stage (splitting, translation) slow.
+MAX_TITLE = 1000
+# Control characters, which no URL or GUID carries literally (browsers drop them).
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 
 # A date this far ahead of the cycle's clock is a typo or a wrong zone on the
 # source's side; a day covers every real time zone.
@@ -94,3 +102,37 @@ def before(last_count: int) -> str:
         return ""
     return (f"; it listed {last_count} item(s) last time. The published items are kept; "
             "check the source")
+
+
+def tidy_fields(result: SourceResult) -> SourceResult:
+    """Identifiers, URLs and title length checked once, for every source type.
+
+    Readers parse them as XML: a control character or a lone surrogate in a GUID
+    or a link would make the whole document unwritable, so every source's items
+    stop here. A GUID with nothing left is skipped with a problem; a bad image is
+    dropped; a long title is cut.
+    """
+    items, problems = [], list(result.problems)
+    for item in result.items:
+        guid = _CONTROLS.sub("", xml_safe(item.guid)).strip()
+        if not guid:
+            problems.append(str(SourceError(result.name, "the GUID is empty once control "
+                                            "characters are removed; skipped",
+                                            item=repr(item.guid), field="guid")))
+            continue
+        image = web_image(clean_url(item.image.url), item.image.type, item.image.length) \
+            if item.image else None
+        title = item.title
+        if len(title) > MAX_TITLE:
+            title = title[:MAX_TITLE].rsplit(" ", 1)[0] + "…"
+            problems.append(str(SourceError(
+                result.name, f"the title has {len(item.title)} characters; cut to "
+                f"{len(title)}", item=guid, field="title")))
+        items.append(replace(item, guid=guid, url=clean_url(item.url), image=image,
+                             title=title))
+    return replace(result, items=tuple(items), problems=tuple(problems))
+
+
+def clean_url(value: str) -> str:
+    """A URL without XML-illegal or control characters; inner spaces percent-encoded."""
+    return _CONTROLS.sub("", xml_safe(value)).strip().replace(" ", "%20")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
+from html import escape
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -25,6 +26,7 @@ from ..models import Image
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff"
                           "\u202a-\u202e\u2066-\u2069\u200b\u2060\ufeff]")
 _SPACES = re.compile(r"\s+")
+_MAX_PASSES = 4
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "div", "dl", "dt",
@@ -35,8 +37,10 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {
     "a": {"href", "title", "hreflang"}, "img": {"src", "alt", "title", "width", "height"},
     "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan", "scope"},
-    "abbr": {"title"}, "q": {"cite"}, "blockquote": {"cite"},
+    "abbr": {"title"},
 }
+# No `cite` on <q>/<blockquote>: nh3 does not check its URL scheme, so it would let
+# `javascript:` through, and no reader shows it anyway.
 URL_SCHEMES = {"http", "https", "mailto"}
 
 
@@ -51,6 +55,11 @@ def plain_text(text: str) -> str:
             text = lxml.html.fromstring(f"<div>{text}</div>").text_content()
         except (etree.ParserError, ValueError):
             pass
+    return one_line(text)
+
+
+def one_line(text: str) -> str:
+    """Text that is already decoded (an element's text): legal characters, one line."""
     return _SPACES.sub(" ", xml_safe(text)).strip()
 
 
@@ -67,14 +76,33 @@ def absolute_links(html: str, base_url: str) -> str:
     return out[len("<div>"):-len("</div>")]
 
 
-def clean_html(html: str, base_url: str) -> str:
-    """Sanitise with an allow-list, after making links absolute."""
+def _clean_once(html: str, base_url: str) -> str:
     if not html or not html.strip():
         return ""
     safe = nh3.clean(absolute_links(html, base_url), tags=ALLOWED_TAGS,
                      attributes=ALLOWED_ATTRIBUTES, url_schemes=URL_SCHEMES,
                      link_rel="noopener noreferrer")
     return xml_safe(safe).strip()
+
+
+def clean_html(html: str, base_url: str) -> str:
+    """Sanitise with an allow-list, after making links absolute.
+
+    The result is a fixed point: cleaning it again changes nothing. One pass is
+    not always one: libxml2 (links) and html5ever (nh3) repair broken nesting
+    differently, each pass drops one leading newline of a <pre>, and removing
+    an illegal character can join two halves of something. So clean until
+    nothing changes; if that does not settle in a few passes, keep the text
+    only, escaped, which is stable.
+    """
+    current = _clean_once(html, base_url)
+    for _ in range(_MAX_PASSES):
+        again = _clean_once(current, base_url)
+        if again == current:
+            return current
+        current = again
+    text = escape(plain_text(current))
+    return f"<p>{text}</p>" if text else ""
 
 
 def web_image(url: str, type_: str = "", length: int = 0) -> Image | None:

@@ -18,7 +18,7 @@ from ..errors import FetchError, SourceError
 from ..models import SourceItem, SourceResult
 from .charset import decode_html
 from .checks import EmptyListing, date_problem, mojibake_problem, repair_mojibake
-from .clean import clean_html, plain_text, summary_from, to_utc, web_image
+from .clean import clean_html, one_line, summary_from, to_utc, web_image
 from .http import Fetcher, Page, host_allowed, source_hosts
 
 # lxml refuses a str that still carries its XML declaration (XHTML pages).
@@ -126,7 +126,7 @@ def _article(source: SourceConfig, page: Page) -> tuple[SourceItem, list[str]]:
     text, repaired = repair_mojibake({"title": first(sel.title, "title").text_content(),
                                       "body": body_html})
     notes = [mojibake_problem(source.name, page.url, guid, repaired)] if repaired else []
-    title = plain_text(text["title"])
+    title = one_line(text["title"])  # text_content() has decoded it once already
     body = clean_html(text["body"], base)
     published, date_note = _published(source, page, guid, first(sel.date, "date", False))
     notes += date_note
@@ -140,7 +140,7 @@ def _article(source: SourceConfig, page: Page) -> tuple[SourceItem, list[str]]:
 
 def _published(source: SourceConfig, page: Page, guid: str, element):
     """The article's date in UTC; without a usable one the item is dated when first seen."""
-    date_text = plain_text(element.text_content()) if element is not None else ""
+    date_text = one_line(element.text_content()) if element is not None else ""
     try:
         return to_utc(datetime.strptime(date_text, source.date_format), source.timezone), []
     except ValueError:

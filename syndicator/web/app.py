@@ -78,10 +78,14 @@ class StaticFiles:
             return _plain(405, "Method Not Allowed", {"Allow": h.ALLOWED_METHODS})
         raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
         try:
-            found = await run_in_threadpool(self.store.find, raw_path)
+            # find() and cached() only stat (no open, no read), which costs less
+            # than a hop to the thread pool: on the event loop, the common case
+            # (a file unchanged since it was last read) never leaves it.
+            found = self.store.find(raw_path)
             if found.add_slash:
                 return self._add_slash(request, raw_path)
-            file = await run_in_threadpool(self.store.read, found.path)
+            file = self.store.cached(found.path) \
+                or await run_in_threadpool(self.store.read, found.path)
         except NotServed as exc:
             log.debug("404 for %r: %s", raw_path, exc)
             return _plain(404, "Not Found")
@@ -111,7 +115,9 @@ class StaticFiles:
             if file.media.compressible else None
         body = file.body
         if coding:
-            encoded = await run_in_threadpool(self.store.encoded, file, coding)
+            known, encoded = self.store.encoded_cached(file, coding)
+            if not known:
+                encoded = await run_in_threadpool(self.store.encoded, file, coding)
             body, coding = (encoded, coding) if encoded is not None else (body, None)
         headers = self._file_headers(request, file, coding)
         if self._not_modified(request, headers["ETag"], file.mtime):

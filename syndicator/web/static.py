@@ -7,6 +7,10 @@ strong validator and compressed variants. ``app.py`` turns refusals into 404s.
 The publisher replaces files with ``os.replace`` at any moment, so every file is
 opened once and everything (identity, bytes, hash) comes from that one open
 descriptor: a response never mixes the old file's ETag with the new file's bytes.
+What was read is kept in memory under that identity. A later request whose
+``lstat`` shows the same identity (device, inode, size, mtime_ns, ctime_ns) gets
+the kept bytes and tag, together, without opening the file: the common case of a
+feed reader revalidating costs a few ``stat`` calls and no read or hash.
 """
 from __future__ import annotations
 
@@ -181,14 +185,32 @@ class FileStore:
     when size and mtime happen to match the old file's.
     """
 
-    def __init__(self, root: Path, *, hashes: int = 4096, compressed_bytes: int = 32 << 20):
+    def __init__(self, root: Path, *, hashes: int = 4096, file_bytes: int = 32 << 20,
+                 compressed_bytes: int = 32 << 20):
         self.root = os.path.realpath(root)
         self._tags = _LRU(hashes)
+        self._files = _LRU(file_bytes, size=lambda file: len(file.body))
         self._encoded = _LRU(compressed_bytes, size=len)
 
     def find(self, raw_path: bytes) -> Lookup:
         names, trailing = split_request_path(raw_path)
         return lookup(self.root, names, trailing)
+
+    def cached(self, path: str) -> StaticFile | None:
+        """The file as last read, when ``lstat`` shows it unchanged since; else None.
+
+        Only metadata is looked at (no open, no read), so this is cheap enough to
+        run on the event loop. The bytes and the tag returned were read and
+        hashed together from one descriptor by ``read``, so they always match
+        each other; a replaced or rewritten file has another identity and misses.
+        """
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None  # let read() refuse it with the reason
+        return self._files.get((path, _identity(st)))
 
     def read(self, path: str) -> StaticFile:
         name = os.path.basename(path)
@@ -206,8 +228,10 @@ class FileStore:
             if not stat.S_ISREG(st.st_mode):
                 raise NotServed("not a regular file")
             body = handle.read()
-        identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        return StaticFile(name, media, body, self._tag(identity, body), st.st_mtime, identity)
+        identity = _identity(st)
+        file = StaticFile(name, media, body, self._tag(identity, body), st.st_mtime, identity)
+        self._files.put((path, identity), file)
+        return file
 
     def _tag(self, identity: tuple, body: bytes) -> str:
         # Content hash, not (inode, mtime): equal bytes give equal ETags across
@@ -217,6 +241,13 @@ class FileStore:
             tag = hashlib.sha256(body).hexdigest()[:32]
             self._tags.put(identity, tag)
         return tag
+
+    def encoded_cached(self, file: StaticFile, coding: str) -> tuple[bool, bytes | None]:
+        """(True, what ``encoded`` would return) if that is in memory, else (False, None)."""
+        data = self._encoded.get((file.identity, coding))
+        if data is None:
+            return False, None
+        return True, data if len(data) < len(file.body) else None
 
     def encoded(self, file: StaticFile, coding: str) -> bytes | None:
         """The body compressed with ``coding``; None when that would not make it smaller."""
@@ -228,6 +259,12 @@ class FileStore:
                       file.name, coding, len(file.body), len(data))
             self._encoded.put(key, data)
         return data if len(data) < len(file.body) else None
+
+
+def _identity(st: os.stat_result) -> tuple:
+    # os.replace gives a new inode and ctime, so a replacement never matches
+    # the old file even with the same size and mtime.
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _compress(body: bytes, coding: str) -> bytes:

@@ -71,10 +71,11 @@ def item_text(rng: random.Random, words: int = 7) -> str:
 
 
 def write_item(project: Path, n: int, rng: random.Random, edit: int = 0,
-               paragraphs: int = 1) -> None:
-    """``items/item-NNN.md``; ``edit`` > 0 rewrites its body (an edit of the same item)."""
+               paragraphs: int = 1, words: int = 7) -> None:
+    """``items/item-NNN.md``; ``edit`` > 0 rewrites its body (an edit of the same item);
+    ``paragraphs`` of one sentence of ``words`` words each."""
     day, hour = divmod(n, 24)
-    body = "\n\n".join(item_text(rng) for _ in range(paragraphs))
+    body = "\n\n".join(item_text(rng, words) for _ in range(paragraphs))
     (project / "items" / f"item-{n:03d}.md").write_text(
         f"---\ntitle: Item {n} the Secretary General said{f' (edit {edit})' if edit else ''}\n"
         f"date: 2024-{1 + day // 28:02d}-{1 + day % 28:02d}T{hour:02d}:00:00+00:00\n"
@@ -84,7 +85,7 @@ def write_item(project: Path, n: int, rng: random.Random, edit: int = 0,
 
 def make_project(root: Path, package: Path, items: int, *, targets=("ru", "hy"),
                  max_items: int = 20, archive_size: int = 15, seed: int = 1,
-                 engine: str = "argos", paragraphs: int = 1) -> Path:
+                 engine: str = "argos", paragraphs: int = 1, words: int = 7) -> Path:
     """A self-contained project folder that `python -m syndicator` runs in.
 
     ``engine``: "argos" (``package``, the lexicon model, installed) or "nllb" (the
@@ -93,7 +94,7 @@ def make_project(root: Path, package: Path, items: int, *, targets=("ru", "hy"),
     (root / "items").mkdir()
     rng = random.Random(seed)
     for n in range(items):
-        write_item(root, n, rng, paragraphs=paragraphs)
+        write_item(root, n, rng, paragraphs=paragraphs, words=words)
     shutil.copytree(ROOT / "translations", root / "translations",
                     ignore=shutil.ignore_patterns("news.po", "*.lock"))
     nllb = ""
@@ -130,9 +131,11 @@ archive_size = {archive_size}
 # A warm process: the real CLI entry point (what `python -m syndicator` runs), with its
 # imports done before it is told to go. It reads nothing of the project until then, so
 # the harness starts the next round's process while it checks the last one.
+# Without "go" (the harness ended or died: stdin at EOF) it exits without running.
 WARM = ("import sys, syndicator.cli, syndicator.cycle, syndicator.schedule, "
-        "syndicator.translate.argos; sys.stdin.readline(); sys.argv[0] = 'syndicator'; "
-        "syndicator.cli.main()")
+        "syndicator.translate.argos\n"
+        "if sys.stdin.readline().strip() != 'go': sys.exit(0)\n"
+        "sys.argv[0] = 'syndicator'; syndicator.cli.main()")
 
 
 class Syndicator:
@@ -406,7 +409,8 @@ class Harness:
         its imports overlap this round instead of delaying the next one."""
         run, self.spare = self.spare, None
         if run is None or run.command != command:
-            self.close()
+            if run is not None:
+                run.kill()  # warm for the other command: never let it start
             run = Syndicator(self.project, command, warm=True)
         run.go()
         self.spare = Syndicator(self.project, then, warm=True)
@@ -643,11 +647,13 @@ def test_sigterm_during_translation_stops_within_seconds_and_keeps_the_work_done
 
 
 def test_sigterm_during_an_nllb_translation_stops_within_seconds(tmp_path, lexicon_package):
-    """NLLB is first in the default chain. One chunk of 32 items with four paragraphs
-    each takes the NLLB-shaped test model well over ten seconds on two cores; SIGTERM
-    one second into it must still end `run` within seconds."""
-    project = make_project(tmp_path / "project", lexicon_package, 40, targets=("ru",),
-                           engine="nllb", paragraphs=4, max_items=10, archive_size=50)
+    """NLLB is first in the default chain. With the NLLB-shaped test model, one chunk of
+    32 items of four 80-word sentences takes about 20 s on two idle cores (a real
+    NLLB-600M takes minutes for a chunk of real news); SIGTERM one second into it must
+    still end `run` within seconds."""
+    project = make_project(tmp_path / "project", lexicon_package, 34, targets=("ru",),
+                           engine="nllb", paragraphs=4, words=80, max_items=10,
+                           archive_size=50)
     run = Syndicator(project, "run")
     try:
         assert run.wait_for("translate", timeout=120), run.stderr()[-3000:]

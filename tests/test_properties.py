@@ -92,21 +92,6 @@ def test_plain_text_is_idempotent_on_text_without_markup_characters(value):
     assert plain_text(once) == once
 
 
-@pytest.mark.xfail(strict=True, reason="plain_text decodes HTML, so its output can be "
-                   "decoded again; see the docstring and test_html_titles_are_decoded_once")
-@FAST
-@given(text)
-@example("&amp;lt;b&amp;gt;")
-def test_plain_text_is_idempotent(value):
-    """plain_text decodes HTML (tags and entities). Its output is text in which '&lt;' or
-    '<b>' are literal characters, so a second pass decodes them again:
-    plain_text('&amp;lt;b&amp;gt;') == '&lt;b&gt;', plain_text('&lt;b&gt;') == '<b>'.
-    Where a caller decodes first (html.py: text_content(), then plain_text), titles that
-    show '<', '>' or '&…;' literally are changed; see test_html_titles_are_decoded_once."""
-    once = plain_text(value)
-    assert plain_text(once) == once
-
-
 # Letters, digits, punctuation, symbols and spaces of any script, but not Latin-1 or
 # C1 characters, which the mojibake repair (ftfy) may legitimately rewrite.
 title_text = st.text(alphabet=st.characters(

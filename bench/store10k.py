@@ -1,0 +1,301 @@
+"""A store of 10,000 translated items in 7 languages, built fast, for the publishing benchmarks.
+
+``build(root)`` returns a ``Bench10k``: a config in ``root`` whose one source is
+an RSS feed served on 127.0.0.1 (it answers 304 while nothing changes), a store
+holding ``n`` items with translations into ru hy be kk ky tg, news.po catalogs
+holding every item's segments (as they accumulate over a deployment's life),
+and the published feeds. Items and translations are written through the
+Store API directly: no translation engine runs. The engine used by the cycles
+(``CountingEngines``) is a stand-in that serves every language instantly and
+counts its calls.
+
+    python bench/store10k.py [--items 10000]   # build once and print the stage times
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import common
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+TARGETS = ["ru", "hy", "be", "kk", "ky", "tg"]
+LANGS = ["en"] + TARGETS
+SOURCE = "csto-rss"
+FEED_ITEMS = 20  # the newest items, also listed by the served feed
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    extensions_map = {".rss": "application/rss+xml"}
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(folder: Path) -> ThreadingHTTPServer:
+    """Static files on 127.0.0.1 (Last-Modified, so an unchanged feed answers 304)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+class _BenchEngine:
+    """Serves every language at once: "[ru] text". Counts the texts it is given."""
+    name = "bench"
+
+    def __init__(self):
+        self.calls = 0
+        self.texts = 0
+
+    def model_version(self, src: str, tgt: str) -> str:
+        return "bench:1"
+
+    def translate(self, texts, src, tgt):
+        self.calls += 1
+        self.texts += len(texts)
+        return [f"[{tgt}] {t}" for t in texts]
+
+    def refresh(self) -> None:
+        pass
+
+
+def counting_engines(config):
+    """``Engines`` whose every engine is the instant, counting stand-in."""
+    from syndicator.translate import Engines
+
+    class CountingEngines(Engines):
+        def __init__(self, config):
+            super().__init__(config)
+            self.bench = _BenchEngine()
+
+        def engine(self, name):
+            return self.bench
+
+    return CountingEngines(config)
+
+
+def make_config(root: Path, url: str, items: int = FEED_ITEMS, **output):
+    from syndicator.config import config_from_dict
+
+    return config_from_dict({
+        "site": {"title": "CSTO News", "base_url": "https://feeds.example.org/",
+                 "source_language": "en", "timezone": "Europe/Moscow"},
+        "languages": {"targets": TARGETS},
+        "sources": [{"name": SOURCE, "type": "feed", "url": url, "max_items": items}],
+        "translation": {"chain": ["argos"], "argos": {"packages_dir": "argos-packages"}},
+        "translations": {"dir": "translations"},
+        "output": {"dir": "feeds", **output},
+        "store": {"path": "var/syndicator.db"},
+    }, root / "config.toml")
+
+
+def _rss_item(i: int, title: str, body: str, when: datetime) -> str:
+    link = f"https://csto.example.org/news/{i}.html"
+    return (f"<item><title>{escape(title)}</title><link>{link}</link><guid>{link}</guid>"
+            f"<pubDate>{format_datetime(when)}</pubDate>"
+            f"<description>{escape(body)}</description></item>")
+
+
+def write_feed(folder: Path, entries: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "news.rss").write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
+        "<title>CSTO news</title><link>https://csto.example.org/</link>"
+        "<description>News</description>" + "\n".join(entries) + "</channel></rss>",
+        encoding="utf-8")
+
+
+class Bench10k:
+    def __init__(self, root: Path, n: int):
+        self.root, self.n = root, n
+        self.site = root / "site"
+        self.server = serve(self.site)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/news.rss"
+        self.config = make_config(root, self.url)
+        self.timings: dict[str, float] = {}
+        self._texts = common.sentence_stream(seed=7)
+        self._titles = iter(common.headlines(n + 1000, seed=7))
+        self.feed_entries: list[str] = []
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _text(self, i: int) -> tuple[str, str]:
+        title = next(self._titles)
+        body = "".join(f"<p>{escape(next(self._texts))}</p>" for _ in range(3))
+        return title, body
+
+    def add_feed_item(self, i: int, when: datetime) -> None:
+        """Put one more (new) item at the top of the served feed."""
+        title, body = self._text(i)
+        self.feed_entries.insert(0, _rss_item(i, title, body, when))
+        write_feed(self.site, self.feed_entries)
+
+
+def _cache_key(n: int) -> str:
+    import hashlib
+
+    from syndicator.schema import MIGRATIONS
+
+    files = [Path(__file__), Path(common.__file__), ROOT / "syndicator" / "pofile.py",
+             ROOT / "syndicator" / "catalog.py", ROOT / "syndicator" / "schema.py",
+             ROOT / "syndicator" / "sources" / "feed.py", ROOT / "syndicator" / "sources" / "clean.py"]
+    digest = hashlib.sha256(repr((n, len(MIGRATIONS))).encode())
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _generate(bench: "Bench10k", n: int, now: datetime) -> None:
+    """Store, translations and catalogs, written straight through the Store API."""
+    import json
+
+    from syndicator.catalog import export_catalog
+    from syndicator.config import SourceConfig  # noqa: F401
+    from syndicator.schema import items as items_t, translations as translations_t
+    from syndicator.sources import fetch_source
+    from syndicator.sources.http import Fetcher
+    from syndicator.store import _bump, _item_values, iso, open_store
+    from syndicator.translate.blocks import segments
+
+    config = bench.config
+    store = open_store(config.store_path)
+    start = time.perf_counter()
+    # Every item through syndicator's own feed reader (a file: URL), so the items
+    # the served feed lists later are byte for byte the stored ones (same hash).
+    entries = [_rss_item(i, *bench._text(i), now - timedelta(hours=3 * (n - i)))
+               for i in range(n)]
+    bench.entries = entries
+    write_feed(bench.root / "all", entries[::-1])
+    source = config.sources[0]
+    import dataclasses
+    local = dataclasses.replace(source, url=(bench.root / "all" / "news.rss").as_uri(),
+                                max_items=n)
+    fetcher = Fetcher(config.http, config.base_url)
+    result = fetch_source(local, fetcher, lambda url: ("", ""), now=now)
+    fetcher.close()
+    assert len(result.items) == n and not result.error, result.error
+    with store.engine.begin() as conn:
+        seq = _bump(conn)
+        conn.execute(items_t.insert(), [{**_item_values(item, now, None), "seq": seq}
+                                        for item in result.items])
+    bench.timings["items"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    items = store.recent_items(None)
+    plans = [(item, segments(item)) for item in items]
+    for lang in TARGETS:
+        rows = []
+        for item, segs in plans:
+            tr = {s.text: f"[{lang}] {s.text}" for s in segs}
+            body = "".join(f"<p>{escape(tr[s.text])}</p>" for s in segs if s.field == "body")
+            rows.append(dict(
+                item_id=item.id, lang=lang, content_hash=item.content_hash,
+                status="translated", title=tr[item.title], summary=tr.get(item.summary, ""),
+                body=body, engine="bench:1", reason="", changed=iso(now),
+                segments=json.dumps([(s.key, s.text, tr[s.text]) for s in segs],
+                                    ensure_ascii=False)))
+        with store.engine.begin() as conn:
+            _bump(conn)
+            conn.execute(translations_t.insert(), rows)
+        store.translated_up_to(lang, store.data_version())
+    bench.timings["translations"] = time.perf_counter() - start
+
+    # news.po as it stands after a long life: every item's segments, oldest first.
+    start = time.perf_counter()
+    urls = {item.id: item.url for item in items}
+    ids = [item.id for item in items][::-1]
+    for lang in TARGETS:
+        export_catalog(store, config, lang, ids, urls, now)
+    bench.timings["catalogs"] = time.perf_counter() - start
+    store.engine.dispose()
+
+
+def build(root: Path, n: int = 10_000, now: datetime = NOW) -> "Bench10k":
+    """The store, catalogs and published feeds of ``n`` items in ``root``.
+
+    The store and catalogs are generated once (a minute or two for 10,000 items)
+    and kept under bench/.cache/; each call copies them and runs the first,
+    cold, cycle: the served feed's items are already stored, so it publishes
+    everything (and records the feed's validators, so the next fetch is a 304).
+    """
+    from syndicator.catalog import _stamp, catalog_path
+    from syndicator.cycle import run_once
+    from syndicator.store import open_store
+
+    bench = Bench10k(root, n)
+    config = bench.config
+    cache = common.CACHE / f"store{n}-{_cache_key(n)}"
+    for lang in LANGS:  # the UI catalogs (messages.po) of the repository
+        ui = ROOT / "translations" / lang / "LC_MESSAGES" / "messages.po"
+        if ui.is_file():
+            (config.translations_dir / lang / "LC_MESSAGES").mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ui, config.translations_dir / lang / "LC_MESSAGES" / "messages.po")
+    if not (cache / "done").is_file():
+        shutil.rmtree(cache, ignore_errors=True)
+        tmp = Bench10k(Path(tempfile.mkdtemp(prefix="store10k-build-")), n)
+        try:
+            for lang in LANGS:
+                ui = config.translations_dir / lang / "LC_MESSAGES" / "messages.po"
+                if ui.is_file():
+                    dest = tmp.config.translations_dir / lang / "LC_MESSAGES"
+                    dest.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(ui, dest / "messages.po")
+            _generate(tmp, n, now)
+            cache.mkdir(parents=True)
+            shutil.copytree(tmp.root / "var", cache / "var")
+            shutil.copytree(tmp.root / "translations", cache / "translations")
+            (cache / "entries.txt").write_text("\n".join(tmp.entries), encoding="utf-8")
+            (cache / "done").write_text(repr(tmp.timings))
+            bench.timings.update(tmp.timings)
+        finally:
+            tmp.close()
+            shutil.rmtree(tmp.root, ignore_errors=True)
+    start = time.perf_counter()
+    shutil.copytree(cache / "var", root / "var", dirs_exist_ok=True)
+    shutil.copytree(cache / "translations", root / "translations", dirs_exist_ok=True)
+    entries = (cache / "entries.txt").read_text(encoding="utf-8").split("\n")
+    bench.feed_entries = entries[-FEED_ITEMS:][::-1]
+    write_feed(bench.site, bench.feed_entries)
+    bench._titles = iter(common.headlines(n + 1000, seed=8))
+    store = open_store(config.store_path)
+    for lang in TARGETS:  # copies have new inodes: news.po is as syndicator wrote it
+        store.meta_set(f"po:{lang}", repr(_stamp(catalog_path(config, lang))))
+    bench.timings["copy"] = time.perf_counter() - start
+    engines = counting_engines(config)
+    start = time.perf_counter()
+    report = run_once(config, store=store, engines=engines, now=now)
+    assert report.new == 0 and not report.errors and engines.bench.calls == 0, report
+    bench.timings["first cycle"] = time.perf_counter() - start
+    bench.store, bench.engines = store, engines
+    return bench
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=10_000)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="syndicator-store10k-"))
+    try:
+        bench = build(root, args.items)
+        print(f"machine: {common.machine_note()}")
+        for stage, seconds in bench.timings.items():
+            print(f"{stage:>14}: {seconds:6.1f} s")
+        bench.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
