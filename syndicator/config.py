@@ -281,10 +281,6 @@ SCHEMA: dict[str, Any] = {
         "backoff": Key((int, float), 1.0, "First retry delay in seconds; doubles each time."),
         "user_agent": Key(str, "", "User-Agent header ('' = syndicator/<version> (+base_url))."),
     },
-    "schedule": {
-        "misfire_grace": Key(str, "5m", "A run later than this after its time is skipped and "
-                             "coalesced into the next one.", _duration),
-    },
 }
 
 
@@ -439,7 +435,6 @@ class Config:
     archive_size: int
     store_path: Path
     http: HttpConfig
-    misfire_grace: float
     serve: dict
     hubs: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict, compare=False)
@@ -516,7 +511,6 @@ def _build(raw: dict, path: Path) -> Config:
         http=HttpConfig(timeout=float(http["timeout"]), max_bytes=http["max_bytes"],
                         retries=http["retries"], backoff=float(http["backoff"]),
                         user_agent=http["user_agent"]),
-        misfire_grace=parse_duration(raw["schedule"]["misfire_grace"]),
         serve=dict(raw["serve"]), hubs=tuple(raw["websub"]["hubs"]),
     )
 

@@ -30,8 +30,9 @@ def make_scheduler(config: Config, store: Store, engines: Engines) -> Background
     scheduler = BackgroundScheduler(
         timezone=timezone.utc,
         executors={"default": ThreadPoolExecutor(max_workers=1)},
-        job_defaults={"coalesce": True, "max_instances": 1,
-                      "misfire_grace_time": int(config.misfire_grace)},
+        # No grace limit: after a suspend, a source that missed runs runs once at
+        # wake-up (coalesce), however long its interval, instead of waiting a tick.
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
     )
     now = datetime.now(timezone.utc)
     for source in config.sources:

@@ -104,11 +104,11 @@ def test_cycles_of_sources_due_at_once_run_one_after_the_other(tmp_path, site,
     assert len(ru) == 12 and all(i["_syndicator"]["translation"] == "translated" for i in ru)
 
 
-def test_a_source_job_gets_articles_another_source_fetched_first(tmp_path, site):
+def test_an_article_two_source_jobs_list_is_published_once(tmp_path, site):
     """`run` runs one job per source. Two listings (news, events) link the same article
-    pages; each source must store them under its own name, whichever job runs first.
-    Conditional-GET validators are kept per URL only, so the second job gets 304 for
-    every shared article and silently stores nothing."""
+    pages; whichever job runs first stores them, and subscribers see each article once:
+    the second job gets 304 for the shared pages (validators are kept per URL) and does
+    not store them again under its own name."""
     listing = (site.root / "news" / "index.html").read_text("utf-8")
     (site.root / "news" / "events.html").write_text(
         listing.replace('class="next"', 'class="no-next"'), "utf-8")
@@ -116,10 +116,15 @@ def test_a_source_job_gets_articles_another_source_fetched_first(tmp_path, site)
                          translations=own_translations(tmp_path), sources=[
         html_source(site), html_source(site, name="events", url=site.url + "news/events.html")])
     now = datetime(2030, 1, 2, tzinfo=timezone.utc)
-    run_once(config, now=now, sources=[config.sources[0]])  # the "csto" job
-    report = run_once(config, now=now, sources=[config.sources[1]])  # the "events" job
+    run_once(config, now=now, sources=[config.sources[1]])  # the "events" job runs first
+    report = run_once(config, now=now, sources=[config.sources[0]])  # then "csto"
+    assert not report.errors, report.errors
     counts = open_store(config.store_path).count_items()
-    assert counts == {"csto": 6, "events": 4}, (counts, report.errors)
+    assert counts == {"events": 4, "csto": 2}, counts
+    for lang in ("en", "ru"):
+        items = json.loads((config.output_dir / lang / "feed.json").read_text("utf-8"))["items"]
+        links = [i["url"] for i in items]
+        assert len(links) == len(set(links)) == 6, (lang, links)
 
 
 def _scheduled_once(config, past: timedelta, watch: float = 4.0) -> tuple[int, int, object]:
