@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -30,3 +31,28 @@ def write_if_changed(path: Path, data: bytes) -> bool:
         Path(tmp).unlink(missing_ok=True)
         raise
     return True
+
+
+STALE_AFTER = 600  # seconds; a live writer finishes its temp file within this
+
+
+def clear_stale_temps(*folders: Path, older_than: float = STALE_AFTER) -> int:
+    """Remove the temp files of writes a killed process left behind (``.<name>.*.tmp``).
+
+    Readers never see them (they are hidden and never replaced into place), but
+    they would pile up with every crash, and rsync or a web server could copy or
+    list them. Only old ones go: another process (the review page) may be
+    writing one right now. Returns how many were removed.
+    """
+    cutoff, removed = time.time() - older_than, 0
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in folder.rglob(".*.tmp"):
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+    return removed
