@@ -16,6 +16,7 @@ from .config import Config, SourceConfig
 from .errors import LockedError
 from .models import CycleReport, SourceResult
 from .publish import publish_all
+from .publish.write import clear_stale_temps
 from .sources import fetch_source
 from .sources.http import Fetcher
 from .store import Store, open_store
@@ -40,6 +41,7 @@ def run_once(config: Config, store: Store | None = None, engines: Engines | None
     store = store or open_store(config.store_path)
     engines = engines or Engines(config)
     progress = progress or Progress()
+    clear_stale_temps(config.output_dir, config.translations_dir)
     log.info("stage: fetch")
     results = fetch_sources(config, store, sources, now, progress)
     new, updated = store_results(store, results, now)
