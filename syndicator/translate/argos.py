@@ -24,7 +24,6 @@ from .split import split_sentences
 
 log = logging.getLogger(__name__)
 PIVOT = "en"
-SUB_BATCHES = 4  # CTranslate2 batches per call: a stop request waits at most this long
 
 
 @dataclass(frozen=True)
@@ -142,30 +141,20 @@ class ArgosEngine:
         return out
 
     def _run(self, model: _Loaded, package: Package, tokens: list[list[str]]) -> list[str]:
-        """Translate every sentence, sorted by length and cut into a few calls.
-
-        Sorting the whole batch by length first is what CTranslate2 does inside
-        one call, so the padding (and speed) is the same; the cuts let a stop
-        request (SIGTERM) end a long translation within seconds.
-        """
-        order = sorted(range(len(tokens)), key=lambda i: len(tokens[i]))
-        step = self.config.max_batch_size * SUB_BATCHES
-        decoded: list[str] = [""] * len(tokens)
-        for start in range(0, len(order), step):
-            control.check()
-            chunk = order[start:start + step]
+        """Translate every sentence, sorted by length and cut into a few calls."""
+        def batch(chunk: list[list[str]]) -> list[str]:
             prefix = [[package.target_prefix]] * len(chunk) if package.target_prefix else None
             try:
                 results = model.translator.translate_batch(
-                    [tokens[i] for i in chunk], target_prefix=prefix,
+                    chunk, target_prefix=prefix,
                     beam_size=self.config.beam_size, length_penalty=0.2,
                     replace_unknowns=True, max_batch_size=self.config.max_batch_size,
                     batch_type="examples")
             except (RuntimeError, ValueError) as exc:
                 raise TranslationError(f"argos {package.name}: {exc}") from exc
-            for i, result in zip(chunk, results):
-                decoded[i] = self._decode(model, result.hypotheses[0], package)
-        return decoded
+            return [self._decode(model, r.hypotheses[0], package) for r in results]
+
+        return control.in_slices(tokens, self.config.max_batch_size * control.SUB_BATCHES, batch)
 
     @staticmethod
     def _decode(model: _Loaded, tokens: list[str], package: Package) -> str:

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError, TranslationError
+from . import control
 from .split import split_sentences
 
 log = logging.getLogger(__name__)
@@ -220,17 +221,22 @@ class NllbEngine:
                              tgt_token: str) -> list[str]:
         pieces = model.sp.encode(sentences, out_type=str)
         source = [[src_token, *p, EOS] for p in pieces]
-        try:
-            # One call: CTranslate2 sorts by length and batches internally,
-            # which is several times faster than a call per sentence.
-            results = model.translator.translate_batch(
-                source, target_prefix=[[tgt_token]] * len(source), beam_size=self.beam_size,
-                max_batch_size=self.max_batch_size, batch_type="examples",
-                replace_unknowns=True)
-        except (RuntimeError, ValueError) as exc:
-            raise TranslationError(f"nllb {src_token}→{tgt_token}: {exc}") from exc
-        return [_decode(model, r.hypotheses[0] if r.hypotheses else [], tgt_token)
-                for r in results]
+
+        def batch(chunk: list[list[str]]) -> list[str]:
+            try:
+                results = model.translator.translate_batch(
+                    chunk, target_prefix=[[tgt_token]] * len(chunk), beam_size=self.beam_size,
+                    max_batch_size=self.max_batch_size, batch_type="examples",
+                    replace_unknowns=True)
+            except (RuntimeError, ValueError) as exc:
+                raise TranslationError(f"nllb {src_token}→{tgt_token}: {exc}") from exc
+            return [_decode(model, r.hypotheses[0] if r.hypotheses else [], tgt_token)
+                    for r in results]
+
+        # One CTranslate2 batch per call (sorted by length first, as one big call
+        # would): a batch of a 600M model can take many seconds, and a stop
+        # request is checked between calls.
+        return control.in_slices(source, self.max_batch_size, batch)
 
 
 def _token_for(code: str, tokens: frozenset[str]) -> str | None:
