@@ -462,3 +462,29 @@ def test_translators_add_from_the_command_line_and_log_in(tmp_path):
         overview = client.get("/review/").text
         assert 'href="/review/ru/"' in overview and 'href="/review/ky/"' in overview
         assert 'href="/review/hy/"' not in overview
+
+
+def test_passwords_and_session_ids_never_reach_the_logs_or_status(project, caplog):
+    import json
+
+    from syndicator.status import collect_status
+
+    caplog.set_level(logging.DEBUG)
+    wrong = "wrong horse battery staple"
+    with project.client() as client:
+        assert post_login(client, "anna", wrong).status_code == 401
+    client, csrf = project.login()
+    try:
+        session = {c.name: c.value for c in client.cookies.jar}
+        assert client.get("/review/ru/").status_code == 200
+    finally:
+        client.close()
+    secrets = [PASSWORD, wrong, csrf, *session.values()]
+    assert all(len(s) >= 16 for s in secrets), session  # real tokens, not empty ones
+    status = json.dumps(collect_status(project.config), ensure_ascii=False, default=str)
+    # The server's side only: httpx and httpcore log the test client's own cookies.
+    logged = "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records
+                       if r.name.startswith(("syndicator", "uvicorn", "starlette")))
+    assert "anna" in logged, "the login attempts were not logged at all"
+    leaked = [s[:6] + "…" for s in secrets if s in logged or s in status]
+    assert not leaked, f"secrets in the logs or in status: {leaked}"
