@@ -7,6 +7,8 @@ translators' review app) are matched before the static files.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib.util
 import ipaddress
 import json
 import logging
@@ -16,20 +18,23 @@ from pathlib import Path
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Match, NoMatchFound, Route
 
 from ..errors import ConfigError
 from . import headers as h
 from .config import ServeConfig
-from .static import FileStore, NotServed, StaticFile
+from .static import _LRU, FileStore, NotServed, StaticFile
 
 log = logging.getLogger(__name__)
 
 _ENV_CONFIG = "SYNDICATOR_SERVE_CONFIG"  # hands the config to worker processes
+
+
+_SECURITY_RAW = [(name.lower().encode("latin-1"), value.encode("latin-1"))
+                 for name, value in h.SECURITY_HEADERS.items()]
 
 
 class SecurityHeaders:
@@ -48,9 +53,11 @@ class SecurityHeaders:
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
-                response_headers = MutableHeaders(scope=message)
-                for name, value in h.SECURITY_HEADERS.items():
-                    response_headers.setdefault(name, value)
+                raw = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in raw}
+                missing = [pair for pair in _SECURITY_RAW if pair[0] not in present]
+                if missing:
+                    message["headers"] = raw + missing
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -68,6 +75,7 @@ class StaticFiles:
     def __init__(self, config: ServeConfig):
         self.config = config
         self.store = FileStore(config.root)
+        self._headers = _LRU(4096)  # see _file_headers
 
     async def __call__(self, scope, receive, send):
         response = await self.respond(Request(scope, receive))
@@ -78,14 +86,16 @@ class StaticFiles:
             return _plain(405, "Method Not Allowed", {"Allow": h.ALLOWED_METHODS})
         raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
         try:
-            # find() and cached() only stat (no open, no read), which costs less
-            # than a hop to the thread pool: on the event loop, the common case
-            # (a file unchanged since it was last read) never leaves it.
-            found = self.store.find(raw_path)
-            if found.add_slash:
-                return self._add_slash(request, raw_path)
-            file = self.store.cached(found.path) \
-                or await run_in_threadpool(self.store.read, found.path)
+            # The common case, a file unchanged since it was last served for
+            # this path, costs one stat on the event loop: less than a hop to
+            # the thread pool. Resolving and reading go to the pool.
+            file = self.store.cached(raw_path)
+            if file is None:
+                found = await run_in_threadpool(self.store.find, raw_path)
+                if found.add_slash:
+                    return self._add_slash(request, raw_path)
+                file = await run_in_threadpool(self.store.read, found.path)
+                self.store.keep(raw_path, found, file)
         except NotServed as exc:
             log.debug("404 for %r: %s", raw_path, exc)
             return _plain(404, "Not Found")
@@ -110,27 +120,43 @@ class StaticFiles:
                                                self.config.cors_origins))
         return Response(status_code=204, headers=headers)
 
-    async def _file(self, request: Request, file: StaticFile) -> Response:
-        coding = h.choose_coding(request.headers.get("accept-encoding")) \
-            if file.media.compressible else None
+    async def _file(self, request: Request, file: StaticFile) -> _FileResponse:
+        accept = request.headers.get("accept-encoding")
+        coding = _choose_coding(accept) if file.media.compressible and accept else None
         body = file.body
         if coding:
             known, encoded = self.store.encoded_cached(file, coding)
             if not known:
                 encoded = await run_in_threadpool(self.store.encoded, file, coding)
             body, coding = (encoded, coding) if encoded is not None else (body, None)
-        headers = self._file_headers(request, file, coding)
-        if self._not_modified(request, headers["ETag"], file.mtime):
-            return Response(status_code=304, headers=headers)
+        origin = request.headers.get("origin")
+        etag, headers = self._file_headers(file, coding, origin)
+        if self._not_modified(request, etag, file.mtime):
+            return _FileResponse(304, headers, b"")
+        headers = headers + [(b"content-length", str(len(body)).encode("latin-1")),
+                             (b"content-type", file.media.value.encode("latin-1"))]
         if coding:
-            headers["Content-Encoding"] = coding
-        headers["Content-Length"] = str(len(body))
-        return Response(b"" if request.method == "HEAD" else body,
-                        headers=headers, media_type=file.media.value)
+            headers.append((b"content-encoding", coding.encode("latin-1")))
+        return _FileResponse(200, headers, b"" if request.method == "HEAD" else body)
 
-    def _file_headers(self, request: Request, file: StaticFile, coding: str | None) -> dict:
+    def _file_headers(self, file: StaticFile, coding: str | None,
+                      origin: str | None) -> tuple[str, list[tuple[bytes, bytes]]]:
+        """The ETag and the headers of a 200 or 304 for this file, as raw ASGI pairs.
+
+        They depend only on the file (its identity and name), the coding and, for
+        an origin on the allow-list, the origin, so they are built once per
+        combination and kept: formatting a date and a CSP per request would cost
+        more than the rest of a 304.
+        """
+        if origin not in self.config.cors_origins:
+            origin = None  # every other origin gets the same answer
+        key = (file.identity, file.tag, file.name, coding, origin)
+        cached = self._headers.get(key)
+        if cached is not None:
+            return cached
+        etag = h.etag(file.tag, coding)
         headers = {
-            "ETag": h.etag(file.tag, coding),
+            "ETag": etag,
             "Last-Modified": h.http_date(file.mtime),
             "Cache-Control": f"public, max-age={self.config.max_age}",
             "Content-Security-Policy": h.csp_for(file, self.config.frame_ancestors),
@@ -139,22 +165,79 @@ class StaticFiles:
             headers["X-Frame-Options"] = "SAMEORIGIN"  # for browsers without CSP 3
         vary = ["Accept-Encoding"] if file.media.compressible else []
         if h.is_cors_resource(file.name):
-            cors, varies = h.cors_headers(request.headers.get("origin"),
-                                          self.config.cors_origins)
+            cors, varies = h.cors_headers(origin, self.config.cors_origins)
             headers.update(cors)
             vary += ["Origin"] if varies else []
         if vary:
             headers["Vary"] = ", ".join(vary)
-        return headers
+        headers.update(h.SECURITY_HEADERS)  # SecurityHeaders would add them anyway
+        raw = [(name.lower().encode("latin-1"), value.encode("latin-1"))
+               for name, value in headers.items()]
+        self._headers.put(key, (etag, raw))
+        return etag, raw
 
     @staticmethod
     def _not_modified(request: Request, etag: str, mtime: float) -> bool:
         # RFC 9110 13.2.2: If-Modified-Since counts only without If-None-Match.
         if_none_match = ", ".join(request.headers.getlist("if-none-match"))
         if if_none_match:
-            return h.none_match(if_none_match, etag)
+            return if_none_match == etag or h.none_match(if_none_match, etag)
         since = request.headers.get("if-modified-since")
         return bool(since) and h.not_modified_since(since, mtime)
+
+
+class _FileResponse:
+    """A file's 200 or 304 with headers already encoded; the lean twin of Response."""
+
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes):
+        self.status, self.headers, self.body = status, headers, body
+
+    async def __call__(self, scope, receive, send) -> None:
+        # A list of its own: middleware may add headers to the message.
+        await send({"type": "http.response.start", "status": self.status,
+                    "headers": list(self.headers)})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+@functools.lru_cache(maxsize=256)
+def _choose_coding(accept_encoding: str) -> str | None:
+    # Clients send a handful of distinct Accept-Encoding values; parse each once.
+    return h.choose_coding(accept_encoding)
+
+
+class _FilesFirst(BaseRoute):
+    """The static files for any path outside the extra routes' literal prefixes.
+
+    A route's literal prefix is its path up to the first "{" parameter; a route
+    without a path (e.g. Host) reserves everything, which turns this route off.
+    A path under a prefix goes the usual way: the extra routes, then the files.
+    """
+
+    def __init__(self, files: StaticFiles, extra_routes: list):
+        self.files = files
+        self.reserved = tuple(str(getattr(route, "path", "") or "").split("{", 1)[0]
+                              for route in extra_routes)
+
+    def matches(self, scope) -> tuple[Match, dict]:
+        if scope["type"] == "http" and not _route_path(scope).startswith(self.reserved):
+            return Match.FULL, {"endpoint": self.files}
+        return Match.NONE, {}
+
+    def url_path_for(self, name: str, /, **path_params):
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope, receive, send) -> None:
+        await self.files(scope, receive, send)
+
+
+def _route_path(scope) -> str:
+    """The path as Starlette's routes match it (without the root_path)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    if root and path.startswith(root) and path != root and path[len(root)] == "/":
+        return path[len(root):]
+    return "" if root and path == root else path
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
@@ -167,7 +250,12 @@ def make_app(config: ServeConfig, extra_routes: list | None = None) -> Starlette
     """The serve app; ``extra_routes`` (e.g. ``Mount("/review", app=...)``) win over files."""
     if not config.root.is_dir():
         log.warning("%s is not a folder (yet): every request gets 404 until it is", config.root)
-    routes = list(extra_routes or []) + [Route("/{path:path}", StaticFiles(config))]
+    extra = list(extra_routes or [])
+    files = StaticFiles(config)
+    # Starlette tries routes in order. Files come last so that extra routes win,
+    # but a path no extra route can match need not be tried against each of
+    # them (the review page has seven): _FilesFirst takes it at once.
+    routes = [_FilesFirst(files, extra)] + extra + [Route("/{path:path}", files)]
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
                      exception_handlers={Exception: _server_error})
 
@@ -185,10 +273,19 @@ def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8080, worker
     if not _is_loopback(host):
         log.warning("serving on %s: reachable from other machines", host)
     log.info("serving %s on http://%s:%d/ with %d worker(s)", config.root, host, port, workers)
+    if importlib.util.find_spec("httptools") is None:
+        # uvicorn's "auto" takes httptools (and uvloop) when installed; h11 is
+        # pure Python and limits a 304 to about half the rate (bench/serve.py).
+        log.info("HTTP parser: h11; install httptools and uvloop for about twice the "
+                 "request rate")
     common = {"host": host, "port": port, "server_header": False}
     if workers <= 1:
-        # log_config=None: uvicorn logs through the CLI's logging setup.
-        uvicorn.run(make_app(config, extra_routes), log_config=None, **common)
+        # log_config=None: uvicorn logs through the CLI's logging setup. uvicorn
+        # formats each access-log line before the logger drops it (a few percent
+        # of a 304), so ask for the lines only when they are shown (-v).
+        access_log = logging.getLogger("uvicorn.access").isEnabledFor(logging.INFO)
+        uvicorn.run(make_app(config, extra_routes), log_config=None, access_log=access_log,
+                    **common)
         return
     if extra_routes:
         # Worker processes rebuild the app from an import string; routes

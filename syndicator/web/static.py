@@ -7,10 +7,10 @@ strong validator and compressed variants. ``app.py`` turns refusals into 404s.
 The publisher replaces files with ``os.replace`` at any moment, so every file is
 opened once and everything (identity, bytes, hash) comes from that one open
 descriptor: a response never mixes the old file's ETag with the new file's bytes.
-What was read is kept in memory under that identity. A later request whose
-``lstat`` shows the same identity (device, inode, size, mtime_ns, ctime_ns) gets
-the kept bytes and tag, together, without opening the file: the common case of a
-feed reader revalidating costs a few ``stat`` calls and no read or hash.
+What was read is kept in memory with that identity. A later request for the same
+path whose ``stat`` shows the same identity (device, inode, size, mtime_ns,
+ctime_ns) gets the kept bytes and tag, together, without opening the file: the
+common case, a feed reader revalidating an unchanged feed, costs one ``stat``.
 """
 from __future__ import annotations
 
@@ -110,6 +110,7 @@ class Lookup:
     """Where a request path leads: a file to serve, or a directory lacking its slash."""
     path: str | None
     add_slash: bool = False
+    requested: str | None = None  # the path as asked for, before resolving (see cached())
 
 
 def _inside(root: str, real: str) -> bool:
@@ -121,8 +122,13 @@ def _inside(root: str, real: str) -> bool:
     return not any(p.startswith(".") for p in os.path.relpath(real, root).split(os.sep))
 
 
+def _requested(root: str, names: list[str], trailing: bool) -> str:
+    return os.path.join(root, *names, *(("index.html",) if trailing else ()))
+
+
 def lookup(root: str, names: list[str], trailing: bool) -> Lookup:
     """Resolve names under the (already resolved) root, following symlinks only inside it."""
+    requested = _requested(root, names, trailing)
     real = os.path.realpath(os.path.join(root, *names))
     if not _inside(root, real):
         raise NotServed("resolves outside the root")
@@ -135,7 +141,7 @@ def lookup(root: str, names: list[str], trailing: bool) -> Lookup:
             raise NotServed("index.html resolves outside the root")
     elif trailing:
         raise NotServed("a file asked for as a directory")
-    return Lookup(real)
+    return Lookup(real, requested=requested)
 
 
 @dataclass(frozen=True)
@@ -164,11 +170,13 @@ class _LRU:
             return value
 
     def put(self, key, value) -> None:
+        """Store ``value`` under ``key``, replacing (or, if too big, dropping) an older one."""
         cost = self._size(value)
-        if cost > self._budget // 4:  # one big file must not flush everything else
-            return
         with self._lock:
-            if key in self._items:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._used -= self._size(old)
+            if cost > self._budget // 4:  # one big file must not flush everything else
                 return
             self._items[key] = value
             self._used += cost
@@ -182,35 +190,48 @@ class FileStore:
 
     Caches are keyed by the file's identity, not its path: ``os.replace`` gives
     the new file a new inode (and ctime), so a replacement is a cache miss even
-    when size and mtime happen to match the old file's.
+    when size and mtime happen to match the old file's. The one cache keyed by
+    request path (``cached``) checks that identity on every use.
     """
 
     def __init__(self, root: Path, *, hashes: int = 4096, file_bytes: int = 32 << 20,
                  compressed_bytes: int = 32 << 20):
         self.root = os.path.realpath(root)
         self._tags = _LRU(hashes)
-        self._files = _LRU(file_bytes, size=lambda file: len(file.body))
+        # raw request path -> (path as requested, StaticFile); see cached()
+        self._served = _LRU(file_bytes, size=lambda kept: len(kept[1].body) + len(kept[0]))
         self._encoded = _LRU(compressed_bytes, size=len)
 
     def find(self, raw_path: bytes) -> Lookup:
         names, trailing = split_request_path(raw_path)
         return lookup(self.root, names, trailing)
 
-    def cached(self, path: str) -> StaticFile | None:
-        """The file as last read, when ``lstat`` shows it unchanged since; else None.
+    def cached(self, raw_path: bytes) -> StaticFile | None:
+        """The file last served for this request path if one ``stat`` shows it unchanged.
 
-        Only metadata is looked at (no open, no read), so this is cheap enough to
-        run on the event loop. The bytes and the tag returned were read and
-        hashed together from one descriptor by ``read``, so they always match
-        each other; a replaced or rewritten file has another identity and misses.
+        No decoding, resolving, opening or reading: cheap enough for the event
+        loop. It is safe without resolving again because only a path that
+        ``find`` and ``read`` accepted is kept, and the identity (device, inode,
+        size, mtime_ns, ctime_ns) must still equal that of the file they
+        accepted for it: the answer is the bytes already judged fit for this
+        path, with their tag, read and hashed together. Anything replaced,
+        rewritten, renamed or linked anew has another identity (new inode or
+        ctime) and goes the slow way. None means: ask ``find``.
         """
+        kept = self._served.get(raw_path)
+        if kept is None:
+            return None
+        requested, file = kept
         try:
-            st = os.lstat(path)
+            st = os.stat(requested)
         except OSError:
             return None
-        if not stat.S_ISREG(st.st_mode):
-            return None  # let read() refuse it with the reason
-        return self._files.get((path, _identity(st)))
+        return file if _identity(st) == file.identity and stat.S_ISREG(st.st_mode) else None
+
+    def keep(self, raw_path: bytes, found: Lookup, file: StaticFile) -> None:
+        """Remember what ``find`` and ``read`` gave for ``raw_path``, for ``cached``."""
+        if found.requested is not None:
+            self._served.put(raw_path, (found.requested, file))
 
     def read(self, path: str) -> StaticFile:
         name = os.path.basename(path)
@@ -229,9 +250,7 @@ class FileStore:
                 raise NotServed("not a regular file")
             body = handle.read()
         identity = _identity(st)
-        file = StaticFile(name, media, body, self._tag(identity, body), st.st_mtime, identity)
-        self._files.put((path, identity), file)
-        return file
+        return StaticFile(name, media, body, self._tag(identity, body), st.st_mtime, identity)
 
     def _tag(self, identity: tuple, body: bytes) -> str:
         # Content hash, not (inode, mtime): equal bytes give equal ETags across
