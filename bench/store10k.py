@@ -32,6 +32,7 @@ TARGETS = ["ru", "hy", "be", "kk", "ky", "tg"]
 LANGS = ["en"] + TARGETS
 SOURCE = "csto-rss"
 FEED_ITEMS = 20  # the newest items, also listed by the served feed
+GENERATOR = 1  # bump after changing _generate(): the cached store is rebuilt
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -143,15 +144,18 @@ class Bench10k:
         write_feed(self.site, self.feed_entries)
 
 
+def cache_ready(n: int = 10_000) -> bool:
+    return (common.CACHE / f"store{n}-{_cache_key(n)}" / "done").is_file()
+
+
 def _cache_key(n: int) -> str:
     import hashlib
 
     from syndicator.schema import MIGRATIONS
 
-    files = [Path(__file__), Path(common.__file__), ROOT / "syndicator" / "pofile.py",
-             ROOT / "syndicator" / "catalog.py", ROOT / "syndicator" / "schema.py",
-             ROOT / "syndicator" / "sources" / "feed.py", ROOT / "syndicator" / "sources" / "clean.py"]
-    digest = hashlib.sha256(repr((n, len(MIGRATIONS))).encode())
+    # What shapes the generated data; bump GENERATOR for changes elsewhere.
+    files = [Path(common.__file__)]
+    digest = hashlib.sha256(repr((n, len(MIGRATIONS), GENERATOR)).encode())
     for path in files:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -197,17 +201,18 @@ def _generate(bench: "Bench10k", n: int, now: datetime) -> None:
     plans = [(item, segments(item)) for item in items]
     for lang in TARGETS:
         rows = []
+        with store.engine.begin() as conn:
+            version = _bump(conn)
         for item, segs in plans:
             tr = {s.text: f"[{lang}] {s.text}" for s in segs}
             body = "".join(f"<p>{escape(tr[s.text])}</p>" for s in segs if s.field == "body")
             rows.append(dict(
                 item_id=item.id, lang=lang, content_hash=item.content_hash,
                 status="translated", title=tr[item.title], summary=tr.get(item.summary, ""),
-                body=body, engine="bench:1", reason="", changed=iso(now),
+                body=body, engine="bench:1", reason="", changed=iso(now), seq=version,
                 segments=json.dumps([(s.key, s.text, tr[s.text]) for s in segs],
                                     ensure_ascii=False)))
         with store.engine.begin() as conn:
-            _bump(conn)
             conn.execute(translations_t.insert(), rows)
         store.translated_up_to(lang, store.data_version())
     bench.timings["translations"] = time.perf_counter() - start
@@ -222,7 +227,8 @@ def _generate(bench: "Bench10k", n: int, now: datetime) -> None:
     store.engine.dispose()
 
 
-def build(root: Path, n: int = 10_000, now: datetime = NOW) -> "Bench10k":
+def build(root: Path, n: int = 10_000, now: datetime = NOW, engines=None,
+          **config_changes) -> "Bench10k":
     """The store, catalogs and published feeds of ``n`` items in ``root``.
 
     The store and catalogs are generated once (a minute or two for 10,000 items)
@@ -235,6 +241,9 @@ def build(root: Path, n: int = 10_000, now: datetime = NOW) -> "Bench10k":
     from syndicator.store import open_store
 
     bench = Bench10k(root, n)
+    if config_changes:
+        import dataclasses
+        bench.config = dataclasses.replace(bench.config, **config_changes)
     config = bench.config
     cache = common.CACHE / f"store{n}-{_cache_key(n)}"
     for lang in LANGS:  # the UI catalogs (messages.po) of the repository
@@ -273,10 +282,13 @@ def build(root: Path, n: int = 10_000, now: datetime = NOW) -> "Bench10k":
     for lang in TARGETS:  # copies have new inodes: news.po is as syndicator wrote it
         store.meta_set(f"po:{lang}", repr(_stamp(catalog_path(config, lang))))
     bench.timings["copy"] = time.perf_counter() - start
-    engines = counting_engines(config)
+    counting = engines is None
+    engines = engines or counting_engines(config)
     start = time.perf_counter()
     report = run_once(config, store=store, engines=engines, now=now)
-    assert report.new == 0 and not report.errors and engines.bench.calls == 0, report
+    bench.first_report = report
+    assert report.new == 0 and not report.errors, report
+    assert not counting or engines.bench.calls == 0
     bench.timings["first cycle"] = time.perf_counter() - start
     bench.store, bench.engines = store, engines
     return bench
@@ -299,3 +311,60 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def snapshot(*folders: Path) -> dict[Path, tuple[int, int, int]]:
+    """(mtime_ns, inode, size) of every file under ``folders``."""
+    found = {}
+    for folder in folders:
+        for path in folder.rglob("*"):
+            if path.is_file() and not path.name.endswith(".lock"):
+                st = path.stat()
+                found[path] = (st.st_mtime_ns, st.st_ino, st.st_size)
+    return found
+
+
+def copy_store(src: Path, dest: Path) -> None:
+    """A consistent copy of a SQLite store in WAL mode (the backup API)."""
+    import sqlite3
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(src) as a, sqlite3.connect(dest) as b:
+        a.backup(b)
+    a.close()
+    b.close()
+
+
+def cold_rebuild(bench: Bench10k, dest: Path, now: datetime = NOW) -> dict[str, float]:
+    """Publish everything from (a copy of) the full store into an empty folder, with
+    every item's news.po catalog entries. Returns the timed stages' seconds."""
+    import dataclasses
+
+    from syndicator.catalog import export_catalog
+    from syndicator.publish import publish_all
+    from syndicator.store import open_store
+
+    config = dataclasses.replace(bench.config, output_dir=dest / "feeds",
+                                 translations_dir=dest / "translations",
+                                 store_path=dest / "var" / "syndicator.db")
+    copy_store(bench.config.store_path, config.store_path)
+    for lang in LANGS:
+        ui = bench.config.translations_dir / lang / "LC_MESSAGES" / "messages.po"
+        if ui.is_file():
+            (config.translations_dir / lang / "LC_MESSAGES").mkdir(parents=True)
+            shutil.copy2(ui, config.translations_dir / lang / "LC_MESSAGES" / "messages.po")
+    store = open_store(config.store_path)
+    times = {}
+    start = time.perf_counter()
+    written = publish_all(store, config, now)
+    times["publish"] = time.perf_counter() - start
+    start = time.perf_counter()
+    items = store.recent_items(None)[::-1]
+    urls = {item.id: item.url for item in items}
+    for lang in TARGETS:
+        export_catalog(store, config, lang, [item.id for item in items], urls, now)
+    times["catalogs"] = time.perf_counter() - start
+    times["total"] = times["publish"] + times["catalogs"]
+    times["files"] = len(written)
+    store.engine.dispose()
+    return times

@@ -163,8 +163,19 @@ def import_catalog(store: Store, config: Config, lang: str, now: datetime) -> in
 
 def export_catalog(store: Store, config: Config, lang: str, item_ids: list[str],
                    urls: dict[str, str], now: datetime) -> bool:
-    """Merge this language's segments into news.po; returns True when the file changed."""
+    """Merge this language's segments into news.po; returns True when the file changed.
+
+    When the file is exactly as syndicator last wrote it and the only translations
+    that changed since are of items it holds no entry for yet (new items), their
+    entries are appended to the file's bytes without parsing it: the result is the
+    same as a full merge, at a cost that does not grow with the file.
+    """
     path = catalog_path(config, lang)
+    version = str(store.data_version())
+    appended = _append_new(store, config, lang, item_ids, urls, now)
+    if appended is not None:
+        store.meta_set(f"exported:{lang}", version)
+        return appended
     wanted = store.translations_for(lang, item_ids)
     approved = approvals_for(store, lang)
     for _attempt in range(5):
@@ -182,14 +193,66 @@ def export_catalog(store: Store, config: Config, lang: str, item_ids: list[str],
             # merge again from its new contents rather than overwrite the save.
             if _stamp(path) == before:
                 changed = write_if_changed(path, data)
-                if changed:
-                    # Our own write must not look like a translator's save next cycle;
-                    # edits we have not imported yet stay visible (the stamp stays old).
-                    if repr(before) == store.meta_get(f"po:{lang}") or not before:
-                        store.meta_set(f"po:{lang}", repr(_stamp(path)))
+                _written(store, lang, path, before, changed)
+                store.meta_set(f"exported:{lang}", version)
                 return changed
     log.warning("%s kept changing while syndicator merged it; will retry next cycle", path)
     return False
+
+
+def _written(store: Store, lang: str, path: Path, before: tuple, changed: bool) -> None:
+    """Remember the stamp of a file whose bytes are exactly syndicator's last merge."""
+    if changed:
+        # Our own write must not look like a translator's save next cycle;
+        # edits we have not imported yet stay visible (the stamp stays old).
+        if repr(before) == store.meta_get(f"po:{lang}") or not before:
+            store.meta_set(f"po:{lang}", repr(_stamp(path)))
+    store.meta_set(f"po-written:{lang}", repr(_stamp(path)))
+
+
+def _append_new(store: Store, config: Config, lang: str, item_ids: list[str],
+                urls: dict[str, str], now: datetime) -> bool | None:
+    """The append-only merge (see ``export_catalog``); None when it does not apply."""
+    path = catalog_path(config, lang)
+    since = store.meta_get(f"exported:{lang}")
+    if not since or not path.is_file():
+        return None
+    seqs = store.translation_seqs(lang, item_ids)
+    if any(seq is None for seq in seqs.values()):
+        return None  # a row from before seq was recorded: merge the slow, sure way
+    fresh = [i for i in item_ids if i in seqs and seqs[i] > int(since)]
+    with _locked(path):
+        before = _stamp(path)
+        if repr(before) != store.meta_get(f"po-written:{lang}"):
+            return None  # someone saved the file since syndicator wrote it
+        if not fresh:
+            return False
+        data = path.read_bytes()
+        if not data.endswith(b"\n") or data.endswith(b"\n\n") or b"#~ " in data:
+            return None  # obsolete entries go last: a full merge places new ones
+        wanted = store.translations_for(lang, fresh)
+        keys = [key for tr in wanted.values() for key, _, _ in tr.segments]
+        if len(keys) > 100:  # every msgctxt in the file (obsolete, previous too), in one pass
+            present = {chunk[:chunk.find(b'"\n')] for chunk in data.split(b'msgctxt "')[1:]}
+            known = lambda key: key.encode() in present  # noqa: E731
+        else:
+            known = lambda key: f'msgctxt "{key}"\n'.encode() in data  # noqa: E731
+        for key in keys:
+            if polib.escape(key) != key or len(f'msgctxt "{key}"') > WRAP or known(key):
+                return None  # an entry to update in place, or a key gettext wraps
+        approved = approvals_for(store, lang, keys)
+        po, by_key = polib.POFile(wrapwidth=WRAP), {}
+        for item_id in fresh:
+            tr = wanted.get(item_id)
+            for key, source, machine in (tr.segments if tr else ()):
+                _merge(po, by_key, key, source, machine, approved.get(key), tr.engine,
+                       urls[item_id])
+        if not len(po):
+            return False
+        blocks = "\n\n".join("\n".join(pofile.entry_lines(e)) for e in po)
+        changed = write_if_changed(path, data + b"\n" + blocks.encode("utf-8") + b"\n")
+        _written(store, lang, path, before, changed)
+        return changed
 
 
 def _stamp(path: Path) -> tuple:
@@ -251,7 +314,11 @@ def import_catalogs(store: Store, config: Config, now: datetime) -> dict[str, in
 
 
 def export_catalogs(store: Store, config: Config, now: datetime) -> list[Path]:
-    """Merge the recent items' segments into every news.po; returns the files changed."""
+    """Merge the recent items' segments into every news.po; returns the files changed.
+
+    Each language's merge appends only the new items' entries when it can (see
+    ``export_catalog``); nothing runs at all when no translation or approval
+    changed since the last merge."""
     version = str(store.data_version())
     if version == store.meta_get("exported") and all(
             catalog_path(config, lang).is_file() for lang in _targets(config)):

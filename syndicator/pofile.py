@@ -9,31 +9,38 @@ output with ``msgcat`` byte for byte.
 """
 from __future__ import annotations
 
+import bisect
+import re
+
 import polib
 
 WIDTH = 79
 
 
+_AFTER_SPACES = re.compile(r"(?<= )[^ ]")
+
+
 def _breaks(text: str) -> list[int]:
     """Where a line may end: after a run of spaces, or after a hyphen between word characters."""
-    found = []
-    for i in range(1, len(text)):
-        before, char = text[i - 1], text[i]
-        if before == " " and char != " ":
-            found.append(i)
-        elif before == "-" and char.isalpha() and i >= 2 and text[i - 2].isalnum():
-            found.append(i)
+    found = [m.start() for m in _AFTER_SPACES.finditer(text)]
+    hyphen = text.find("-", 1)
+    if hyphen != -1:  # rare: checked one by one, with str's own notion of letters
+        found += [i for i in range(hyphen + 1, len(text))
+                  if text[i - 1] == "-" and text[i].isalpha() and text[i - 2].isalnum()]
+        found.sort()
     return found
 
 
 def _wrap(escaped: str, width: int = WIDTH - 2) -> list[str]:
     lines, start, breaks = [], 0, _breaks(escaped)
     while len(escaped) - start > width:
-        fitting = [p for p in breaks if start < p <= start + width]
-        later = [p for p in breaks if p > start]
-        if not fitting and not later:
+        # The last break within the width, else the first one after it.
+        cut = bisect.bisect_right(breaks, start + width)
+        fitting = cut > 0 and breaks[cut - 1] > start
+        later = bisect.bisect_right(breaks, start)
+        if not fitting and later == len(breaks):
             break  # one long word: gettext leaves it whole
-        end = fitting[-1] if fitting else later[0]
+        end = breaks[cut - 1] if fitting else breaks[later]
         lines.append(escaped[start:end])
         start = end
     lines.append(escaped[start:])
@@ -53,7 +60,7 @@ def _field(name: str, value: str, prefix: str = "") -> list[str]:
     return lines
 
 
-def _entry(entry: polib.POEntry) -> list[str]:
+def entry_lines(entry: polib.POEntry) -> list[str]:
     lines = [f"# {c}".rstrip() for c in entry.tcomment.splitlines()] if entry.tcomment else []
     lines += [f"#. {c}".rstrip() for c in entry.comment.splitlines()] if entry.comment else []
     if entry.occurrences:
@@ -85,5 +92,5 @@ def render(po: polib.POFile) -> str:
     header += [f"#, {', '.join(meta.flags)}"] if meta.flags else []
     blocks.append("\n".join(header + _field("msgid", "") + _field("msgstr", meta.msgstr)))
     entries = [e for e in po if not e.obsolete] + [e for e in po if e.obsolete]
-    blocks += ["\n".join(_entry(e)) for e in entries]
+    blocks += ["\n".join(entry_lines(e)) for e in entries]
     return "\n\n".join(blocks) + "\n"

@@ -46,6 +46,8 @@ translations = sa.Table(
     sa.Column("changed", sa.Text, nullable=False),
     # JSON {segment key: [source text, machine text]}, for news.po (added in v2).
     sa.Column("segments", sa.Text, nullable=False, server_default="{}"),
+    # The data version of the row's last change (added in v3): archive pages compare it.
+    sa.Column("seq", sa.Integer),
 )
 memory = sa.Table(  # translation memory: nothing is translated twice
     "memory", metadata,
@@ -163,7 +165,34 @@ def _v2(conn: sa.Connection) -> None:
         conn.execute(items.update().where(items.c.id == item_id).values(key=item_key(item_id)))
 
 
-MIGRATIONS = [_v1, _v2]  # index + 1 is the schema version each step produces
+pages = sa.Table(  # per published archive page: a digest of what it shows (added in v3)
+    "pages", metadata,
+    sa.Column("lang", sa.Text, primary_key=True),
+    sa.Column("page", sa.Integer, primary_key=True),
+    sa.Column("stamp", sa.Text, nullable=False),
+)
+# Covering indexes (v3): publishing orders every item and reads each language's
+# translation states without touching the rows' bodies; a translation's
+# language is found without a scan.
+INDEXES = {
+    "ix_items_order": ("items", "published DESC, id, updated, content_hash, seq"),
+    "ix_translations_state": ("translations", "lang, item_id, content_hash, status, seq, "
+                                              "changed"),
+}
+
+
+def _v3(conn: sa.Connection) -> None:
+    if "seq" not in {c["name"] for c in sa.inspect(conn).get_columns("translations")}:
+        conn.execute(sa.text("ALTER TABLE translations ADD COLUMN seq INTEGER"))
+    # Rows from before v3 count as changed at version 0: the first merge of news.po
+    # and the first publication after the migration take everything in anyway.
+    conn.execute(translations.update().where(translations.c.seq.is_(None)).values(seq=0))
+    metadata.create_all(conn, tables=[pages])
+    for name, (table, columns) in INDEXES.items():
+        conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})"))
+
+
+MIGRATIONS = [_v1, _v2, _v3]  # index + 1 is the schema version each step produces
 
 
 def migrate(engine: sa.Engine) -> int:

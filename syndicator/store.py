@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from .errors import StoreError
 from .models import Image, Item, SourceItem, Translation, item_key
-from .schema import (guids, http_cache, items, memory, meta, migrate, runs, source_state,
-                     translations)
+from .schema import (guids, http_cache, items, memory, meta, migrate, pages, runs,
+                     source_state, translations)
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # ids per IN (...) clause: under SQLite's bound-variable limit
@@ -78,6 +78,24 @@ class Store:
         with self.engine.connect() as conn:
             return [_item(r) for r in conn.execute(query)]
 
+    def item_states(self) -> list[sa.Row]:
+        """Every item, newest first, as (id, published, updated, content_hash, seq) with
+        ISO dates: what decides a feed's order and its archive pages, without bodies
+        (read from a covering index)."""
+        query = sa.select(items.c.id, items.c.published, items.c.updated,
+                          items.c.content_hash, items.c.seq) \
+            .order_by(items.c.published.desc(), items.c.id)
+        with self.engine.connect() as conn:
+            return conn.execute(query).all()
+
+    def items_by_id(self, item_ids: list[str]) -> dict[str, Item]:
+        found = {}
+        with self.engine.connect() as conn:
+            for chunk in iter_chunks(item_ids, CHUNK):
+                found.update((r.id, _item(r)) for r in conn.execute(
+                    sa.select(items).where(items.c.id.in_(chunk))))
+        return found
+
     def items_needing(self, lang: str, include_awaiting: bool) -> list[Item]:
         """Items, newest first, without an up-to-date translation into ``lang``.
 
@@ -118,25 +136,25 @@ class Store:
         if not done:
             return
         with self.engine.begin() as conn:
-            _bump(conn)
+            version = _bump(conn)
             for tr in done:
                 conn.execute(translations.delete().where(
                     sa.and_(translations.c.item_id == tr.item_id, translations.c.lang == tr.lang)))
                 conn.execute(translations.insert().values(
                     item_id=tr.item_id, lang=tr.lang, content_hash=tr.content_hash,
                     status=tr.status, title=tr.title, summary=tr.summary, body=tr.body,
-                    engine=tr.engine, reason=tr.reason, changed=iso(now),
+                    engine=tr.engine, reason=tr.reason, changed=iso(now), seq=version,
                     segments=json.dumps(tr.segments, ensure_ascii=False)))
 
     def mark_segment_stale(self, lang: str, seg_key: str) -> None:
         """Make the next cycle re-assemble the item a human just corrected."""
         key = seg_key.split("#", 1)[0]
         with self.engine.begin() as conn:
-            _bump(conn)
+            version = _bump(conn)
             conn.execute(translations.update().where(
                 translations.c.lang == lang,
                 translations.c.item_id.in_(sa.select(items.c.id).where(items.c.key == key)))
-                .values(status="stale"))
+                .values(status="stale", seq=version))
 
     def mark_stale(self, lang: str | None = None, since: datetime | None = None) -> int:
         """Mark translations for re-translation (``translate --refresh``); returns how many.
@@ -150,20 +168,61 @@ class Store:
             query = query.where(translations.c.item_id.in_(
                 sa.select(items.c.id).where(items.c.published >= iso(since))))
         with self.engine.begin() as conn:
-            _bump(conn)
-            return conn.execute(query.values(status="stale")).rowcount
+            version = _bump(conn)
+            return conn.execute(query.values(status="stale", seq=version)).rowcount
 
-    def translations_for(self, lang: str, item_ids: list[str]) -> dict[str, Translation]:
+    def translations_for(self, lang: str, item_ids: list[str],
+                         segments: bool = True) -> dict[str, Translation]:
+        """Translations by item id; ``segments=False`` leaves out the per-segment
+        record (news.po's entries), which feeds do not show."""
+        columns = [c for c in translations.c if c.name != "seq"
+                   and (segments or c.name != "segments")]
         found = {}
         with self.engine.connect() as conn:
             for chunk in iter_chunks(item_ids, CHUNK):
-                query = sa.select(translations).where(
+                query = sa.select(*columns).where(
                     translations.c.lang == lang, translations.c.item_id.in_(chunk))
                 found.update({r.item_id: Translation(**{
                     **r._mapping, "changed": from_iso(r.changed),
-                    "segments": tuple(tuple(s) for s in json.loads(r.segments))})
+                    "segments": tuple(tuple(s) for s in json.loads(r.segments))
+                    if segments else ()})
                     for r in conn.execute(query)})
         return found
+
+    def translation_seqs(self, lang: str, item_ids: list[str]) -> dict[str, int | None]:
+        """The data version of each translation's last change (None: before v3)."""
+        found = {}
+        with self.engine.connect() as conn:
+            for chunk in iter_chunks(item_ids, CHUNK):
+                found.update(conn.execute(sa.select(translations.c.item_id, translations.c.seq)
+                                          .where(translations.c.lang == lang,
+                                                 translations.c.item_id.in_(chunk))).all())
+        return found
+
+    def translation_states(self, lang: str) -> dict[str, sa.Row]:
+        """Per item id: (item_id, content_hash, status, changed, seq) of its translation
+        into ``lang``, read from a covering index (no text)."""
+        query = sa.select(translations.c.item_id, translations.c.content_hash,
+                          translations.c.status, translations.c.changed,
+                          translations.c.seq).where(translations.c.lang == lang)
+        with self.engine.connect() as conn:
+            return {r[0]: r for r in conn.execute(query).all()}
+
+    # --- published archive pages ---------------------------------------------
+
+    def page_stamps(self, lang: str) -> dict[int, str]:
+        with self.engine.connect() as conn:
+            return dict(conn.execute(sa.select(pages.c.page, pages.c.stamp)
+                                     .where(pages.c.lang == lang)).all())
+
+    def save_page_stamps(self, lang: str, stamps: dict[int, str], count: int) -> None:
+        """Record the digests of pages just published; forget pages beyond ``count``."""
+        with self.engine.begin() as conn:
+            conn.execute(pages.delete().where(pages.c.lang == lang, sa.or_(
+                pages.c.page > count, pages.c.page.in_(list(stamps)))))
+            if stamps:
+                conn.execute(pages.insert(), [{"lang": lang, "page": p, "stamp": s}
+                                              for p, s in stamps.items()])
 
     def translation_counts(self) -> dict[str, dict[str, int]]:
         query = sa.select(translations.c.lang, translations.c.status, sa.func.count()) \

@@ -20,7 +20,7 @@ from markupsafe import escape
 from .. import __version__
 from ..config import Config
 from ..models import Entry, Item, Translation
-from ..store import Store
+from ..store import Store, from_iso
 from . import archive, feeds, i18n, websub
 from .jsonfeed import jsonfeed
 from .opml import opml
@@ -40,7 +40,23 @@ class Edition:
     info: feeds.FeedInfo
     ui: i18n.UI
     entries: list[Entry]  # the subscription document's, newest first
-    archived: list[Entry]  # every older entry, oldest first (RFC 5005 archives)
+    # RFC 5005 archive pages to render now (page number: entries, oldest first); pages
+    # whose entries and settings are as last published are left out.
+    pages: dict[int, list[Entry]]
+    page_total: int  # how many archive pages there are
+    archive_updated: datetime  # the newest archived entry's `updated` (empty newest page)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One language's entries worked out from states alone (ids, hashes, statuses)."""
+    lang: str
+    window: list[str]  # item ids of the subscription document, newest first
+    status: dict[str, str]  # entry status per visible item id
+    pages: dict[int, list[str]]  # archive pages to render: item ids, oldest first
+    page_total: int
+    archive_updated: str  # ISO; "" when nothing is archived
+    stamps: dict[int, str]  # the rendered pages' new digests
 
 
 def publish_all(store: Store, config: Config, now: datetime) -> list[Path]:
@@ -48,7 +64,8 @@ def publish_all(store: Store, config: Config, now: datetime) -> list[Path]:
 
     When nothing a feed shows has changed since the last publish (same data
     version, settings, UI catalogs and time-dependent policies) the stage ends
-    at once: an idle cycle renders nothing.
+    at once: an idle cycle renders nothing. Otherwise the subscription
+    documents are rendered, and only the archive pages whose entries changed.
     """
     stamp = _stamp(store, config, now)
     if stamp == store.meta_get("published") and _outputs_exist(config):
@@ -59,12 +76,17 @@ def publish_all(store: Store, config: Config, now: datetime) -> list[Path]:
     return written
 
 
-def _stamp(store: Store, config: Config, now: datetime) -> str:
+def _settings(config: Config) -> list:
+    """Everything besides the data that a published document depends on."""
     catalogs = [i18n.catalog_path(config.translations_dir, lang) for lang in config.languages]
-    parts = [__version__, store.data_version(), repr(config.output_dir), config.base_url,
-             config.title, config.timezone, config.languages, config.max_items,
-             config.archive_size, config.hubs, sorted(config.review.policies.items()),
-             [(str(p), p.stat().st_mtime_ns if p.is_file() else 0) for p in catalogs]]
+    return [__version__, repr(config.output_dir), config.base_url,
+            config.title, config.timezone, config.languages, config.max_items,
+            config.archive_size, config.hubs, sorted(config.review.policies.items()),
+            [(str(p), p.stat().st_mtime_ns if p.is_file() else 0) for p in catalogs]]
+
+
+def _stamp(store: Store, config: Config, now: datetime) -> str:
+    parts = [store.data_version(), _settings(config)]
     if any(config.review.delay(lang) for lang in config.targets):
         parts.append(now.isoformat())  # delayed items become due with time alone
     return hashlib.sha256(repr(parts).encode()).hexdigest()
@@ -75,9 +97,22 @@ def _outputs_exist(config: Config) -> bool:
                for name in ("rss.xml", "atom.xml", "feed.json", "index.html"))
 
 
+ARCHIVE_NAMES = ("rss-archive-{}.xml", "atom-archive-{}.xml", "feed-archive-{}.json")
+
+
 def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
-    items = store.recent_items(None)
-    editions = {lang: _edition(store, config, lang, items, now) for lang in config.languages}
+    # Plan from states (ids, dates, hashes, statuses: no text), then load the text of
+    # the subscription windows and of the archive pages that changed, and only that.
+    states = [(*row, " ".join(map(str, row))) for row in store.item_states()]
+    settings = repr(_settings(config))
+    plans = {lang: _plan(store, config, lang, states, settings, now)
+             for lang in config.languages}
+    wanted = {i for plan in plans.values()
+              for i in [*plan.window, *(i for ids in plan.pages.values() for i in ids)]}
+    items = store.items_by_id(sorted(wanted))
+    newest = from_iso(states[0][2]) if states else feeds.EPOCH
+    editions = {lang: _edition(store, config, plan, items, newest, now)
+                for lang, plan in plans.items()}
     documents: dict[Path, bytes] = {}
     for lang, edition in editions.items():
         documents.update(_documents(config, edition, _alternates(config, editions, lang)))
@@ -86,8 +121,61 @@ def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
     written = [path for path, data in documents.items() if write_if_changed(path, data)]
     for path in written:
         log.info("wrote %s", path)
+    for lang, plan in plans.items():
+        store.save_page_stamps(lang, plan.stamps, plan.page_total)
     websub.ping_hubs(config.hubs, _subscription_urls(config, written))
     return written
+
+
+def _plan(store: Store, config: Config, lang: str, states: list, settings: str,
+          now: datetime) -> _Plan:
+    """Which items ``lang`` shows where, and which archive pages must be rendered.
+
+    Each page's digest covers the settings, its number, whether a newer page
+    follows, and per entry the item's and translation's versions and the entry
+    status; a page is rendered when its digest differs from the one recorded at
+    its last publication, or when one of its files is missing. ``states`` are
+    ``(id, published, updated, content_hash, seq, digest line)`` tuples.
+    """
+    source = lang == config.source_language
+    trs = {} if source else store.translation_states(lang)
+    reviewed_only = config.review.policy(lang) == "reviewed"
+    plain = not reviewed_only and not config.review.delay(lang)
+    status, visible = {}, []  # visible: (id, updated, digest line), newest first
+    for row in states:
+        item_id, content_hash = row[0], row[3]
+        tr = trs.get(item_id)
+        if source:
+            shown = "source"
+        elif tr is None or tr[1] != content_hash:
+            shown = None if reviewed_only else "awaiting"
+        elif tr[2] == "translated" and plain:
+            shown = "translated"
+        else:
+            shown = _decide(config, lang, content_hash, tr, now)
+        if shown is not None:
+            status[item_id] = shown
+            visible.append((item_id, row[2], f"{row[5]} {shown} {tr[4] if tr else None}"))
+    window = [row[0] for row in visible[:config.max_items]]
+    archived = visible[config.max_items:][::-1]
+    size = config.archive_size
+    total = archive.page_count(len(archived), size)
+    known = store.page_stamps(lang)
+    folder = config.output_dir / lang
+    pages, stamps = {}, {}
+    for page in range(1, total + 1):
+        rows = archived[(page - 1) * size: page * size]
+        digest = hashlib.sha256(repr((settings, lang, page, page < total,
+                                      archived[-1][1] if not rows else "")).encode())
+        digest.update("\n".join(row[2] for row in rows).encode())
+        stamp = digest.hexdigest()
+        if known.get(page) != stamp or not all(
+                (folder / name.format(page)).is_file() for name in ARCHIVE_NAMES):
+            pages[page] = [row[0] for row in rows]
+            stamps[page] = stamp
+    return _Plan(lang, window, {i: status[i] for i in
+                                [*window, *(i for ids in pages.values() for i in ids)]},
+                 pages, total, archived[-1][1] if archived else "", stamps)
 
 
 def _subscription_urls(config: Config, written: list[Path]) -> list[str]:
@@ -113,30 +201,36 @@ def url(config: Config, lang: str, name: str) -> str:
     return f"{config.base_url}{lang}/{name}"
 
 
-def _edition(store: Store, config: Config, lang: str, items: list[Item],
-             now: datetime) -> Edition:
-    by_id = {item.id: item for item in items}
-    guids = store.guids_for(lang, list(by_id),
-                            lambda item_id: make_guid(config.base_url, lang, by_id[item_id]))
+def _edition(store: Store, config: Config, plan: _Plan, items: dict[str, Item],
+             newest: datetime, now: datetime) -> Edition:
+    lang = plan.lang
+    ids = list(plan.status)
+    guids = store.guids_for(lang, ids,
+                            lambda item_id: make_guid(config.base_url, lang, items[item_id]))
     translated = ({} if lang == config.source_language
-                  else store.translations_for(lang, list(by_id)))
-    items = [_public(config, item) for item in items]
-    visible = [e for e in (_entry(config, lang, item, guids[item.id], translated.get(item.id),
-                                  now) for item in items) if e is not None]
-    entries, archived = visible[:config.max_items], visible[config.max_items:][::-1]
+                  else store.translations_for(lang, ids, segments=False))
+    public = {i: _public(config, items[i]) for i in ids}
+
+    def entry(item_id: str) -> Entry:
+        found = _entry(config, lang, public[item_id], guids[item_id],
+                       translated.get(item_id), now)
+        assert found is not None and found.status == plan.status[item_id], item_id
+        return found
+
+    entries = [entry(i) for i in plan.window]
     ui = i18n.UI(config.translations_dir, lang, config.title)
     info = feeds.FeedInfo(
         lang=lang, title=ui.title, description=ui.description,
         home=url(config, lang, "index.html"),
         # A feed whose items all wait for review is dated by the newest item it holds back.
-        updated=feeds.feed_updated(entries, items[0].updated if items else feeds.EPOCH),
+        updated=feeds.feed_updated(entries, newest),
         alternates=tuple((other, url(config, other, "atom.xml"))
                          for other in config.languages if other != lang),
-        history=feeds.History(url(config, lang, ""),
-                              prev=archive.page_count(len(archived), config.archive_size)
-                              or None),
+        history=feeds.History(url(config, lang, ""), prev=plan.page_total or None),
         hubs=config.hubs)
-    return Edition(info, ui, entries, archived)
+    pages = {page: [entry(i) for i in page_ids] for page, page_ids in plan.pages.items()}
+    return Edition(info, ui, entries, pages, plan.page_total,
+                   from_iso(plan.archive_updated) if plan.archive_updated else feeds.EPOCH)
 
 
 def _public(config: Config, item: Item) -> Item:
@@ -148,27 +242,46 @@ def _public(config: Config, item: Item) -> Item:
                              f"{anchor(item)}")
 
 
+def _decide(config: Config, lang: str, content_hash: str, tr, now: datetime) -> str | None:
+    """The status of ``lang``'s entry for an item, or None while it waits (policy).
+
+    ``tr`` is the item's translation (a ``Translation`` or a state row with
+    ``content_hash``, ``status`` and ``changed``), or None.
+    """
+    if lang == config.source_language:
+        return "source"
+    current = tr if tr is not None and tr.content_hash == content_hash else None
+    if current is not None and current.status == "reviewed":
+        return "reviewed"
+    if config.review.policy(lang) == "reviewed":
+        return None  # only approved translations are published in this language
+    if current is not None and current.status == "translated":
+        delay = config.review.delay(lang)
+        changed = current.changed
+        if delay and changed:
+            changed = from_iso(changed) if isinstance(changed, str) else changed
+            if (now - changed).total_seconds() < delay:
+                return None  # machine output waits for review until the delay is over
+        return "translated"
+    # No usable translation: the source text, labelled with the *source* language,
+    # saying it awaits translation. Never dropped, never mislabelled.
+    return "failed" if current is not None and current.status == "failed" else "awaiting"
+
+
 def _entry(config: Config, lang: str, item: Item, guid: str, tr: Translation | None,
            now: datetime) -> Entry | None:
     """The entry ``lang``'s feed shows for ``item``, or None while it waits (policy)."""
-    if lang == config.source_language:
+    status = _decide(config, lang, item.content_hash, tr, now)
+    if status is None:
+        return None
+    if status == "source":
         return Entry(item, lang, lang, "source", guid, item.title, item.summary, item.body)
-    current = tr if tr and tr.content_hash == item.content_hash else None
-    if current and current.status == "reviewed":
-        return Entry(item, lang, lang, "reviewed", guid, current.title, current.summary,
-                     current.body, "human")
-    policy = config.review.policy(lang)
-    if policy == "reviewed":
-        return None  # only approved translations are published in this language
-    if current and current.status == "translated":
-        delay = config.review.delay(lang)
-        if delay and current.changed and (now - current.changed).total_seconds() < delay:
-            return None  # machine output waits for review until the delay is over
-        return Entry(item, lang, lang, "translated", guid, current.title, current.summary,
-                     current.body, current.engine)
-    # No usable translation: publish the source text, labelled with the *source*
-    # language, and say it awaits translation. Never dropped, never mislabelled.
-    status = "failed" if current and current.status == "failed" else "awaiting"
+    if status == "reviewed":
+        return Entry(item, lang, lang, "reviewed", guid, tr.title, tr.summary, tr.body,
+                     "human")
+    if status == "translated":
+        return Entry(item, lang, lang, "translated", guid, tr.title, tr.summary, tr.body,
+                     tr.engine)
     return Entry(item, lang, config.source_language, status, guid, item.title, item.summary,
                  item.body)
 

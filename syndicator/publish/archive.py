@@ -24,17 +24,16 @@ def page_count(archived: int, size: int) -> int:
 
 
 def documents(config: Config, edition, render_content) -> dict[Path, bytes]:
-    """Every archive page of one language, in RSS, Atom and JSON Feed."""
-    size, lang = config.archive_size, edition.info.lang
-    count = page_count(len(edition.archived), size)
+    """The edition's archive pages to render (``edition.pages``), in RSS, Atom and JSON Feed."""
+    lang, count = edition.info.lang, edition.page_total
     folder = config.output_dir / lang
     out: dict[Path, bytes] = {}
-    for page in range(1, count + 1):
-        entries = edition.archived[(page - 1) * size: page * size][::-1]  # newest first
+    for page, oldest_first in sorted(edition.pages.items()):
+        entries = oldest_first[::-1]  # newest first
         # The empty newest page is dated by the newest archived entry, not the epoch.
-        newest = edition.archived[-1].item.updated
-        info = replace(edition.info, updated=feeds.feed_updated(entries, newest), hubs=(),
-                       history=replace(
+        info = replace(edition.info, updated=feeds.feed_updated(entries,
+                                                                edition.archive_updated),
+                       hubs=(), history=replace(
             edition.info.history, page=page, prev=page - 1 or None,
             next=page + 1 if page < count else None))
         dates = {e.guid: i18n.date_line(e.item.published, lang, config.timezone)

@@ -92,4 +92,10 @@ def language_name(lang: str) -> str:
 
 def date_line(moment: datetime, lang: str, timezone: str) -> str:
     """The human date of an item, in the site's zone: "5 сентября 2024 г."."""
-    return format_date(moment.astimezone(ZoneInfo(timezone)).date(), "long", locale=lang)
+    return _long_date(moment.astimezone(ZoneInfo(timezone)).date(), lang)
+
+
+@lru_cache(maxsize=4096)
+def _long_date(day, lang: str) -> str:
+    # Babel takes ~70 µs per call; a full rebuild asks for the same days over and over.
+    return format_date(day, "long", locale=lang)

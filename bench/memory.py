@@ -1,0 +1,114 @@
+"""Memory: peak RSS of a cold cycle over 10,000 items, and RSS over 100 cycles in one process.
+
+One process, as ``syndicator run`` is one process:
+
+1. imports, then the Marian-base-sized en→ru model (bench/marian.py) loaded as
+   the argos engine serving ru (its RSS growth is "the model");
+2. a cold cycle over the store of bench/store10k.py (10,000 items, 7 languages):
+   everything is published into an empty folder. Its peak RSS must stay within
+   the model + 300 MB (over the interpreter with its imports);
+3. 100 more cycles with ``run_once`` in the same process and engine: every 4th
+   brings one new item (translated into ru by the model, decoding a fixed
+   length; the other languages have no model and publish it as awaiting), the
+   others are idle. RSS after each cycle; it must stay flat after the first
+   cycle (last 50 cycles within 5% of cycles 2..10).
+
+    python bench/memory.py [--items 10000] [--cycles 100]
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+import common
+import marian
+import store10k
+
+BUDGET_MB = 300
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--cycles", type=int, default=100)
+    args = parser.parse_args()
+
+    other = common.OtherLoad()
+    print(f"machine: {common.machine_note()}")
+    if not store10k.cache_ready(args.items):  # built in another process: no trace in RSS
+        subprocess.run([sys.executable, str(Path(__file__).with_name("store10k.py")),
+                        "--items", str(args.items)], check=True, capture_output=True)
+    package = marian.cached_package()
+
+    import syndicator.cycle  # noqa: F401  (every import a cycle needs)
+    from syndicator.cycle import run_once
+    from syndicator.translate import Engines
+
+    root = Path(tempfile.mkdtemp(prefix="syndicator-memory-"))
+    with marian.fixed_decoding_length(8):
+        base = rss_mb()
+        config = store10k.make_config(root, "http://127.0.0.1:1/unused")
+        import dataclasses
+        argos = dataclasses.replace(config.argos, packages_dir=package.parent)
+        engines = Engines(dataclasses.replace(config, argos=argos))
+        engines.for_pair("en", "ru").translate(["The model is loaded."], "en", "ru")
+        model = rss_mb() - base
+        print(f"RSS after imports {base:.0f} MB; the en→ru model adds {model:.0f} MB "
+              f"({sum(f.stat().st_size for f in (package / 'model').iterdir()) / 2**20:.0f} MB "
+              "on disk)")
+        bench = store10k.build(root, args.items, engines=engines, argos=argos)
+        engines.config = bench.config
+        cold_peak = peak_mb()
+        print(f"cold cycle over {args.items} items (publishes {len(bench.first_report.written)} "
+              f"files, {bench.timings['first cycle']:.0f} s): peak RSS {cold_peak:.0f} MB, "
+              f"{cold_peak - base:.0f} MB over the imports")
+        rss = [rss_mb()]
+        translated = 0
+        for n in range(1, args.cycles + 1):
+            now = store10k.NOW + timedelta(minutes=10 * n)
+            if n % 4 == 0:
+                bench.add_feed_item(args.items + n, now - timedelta(minutes=1))
+            report = run_once(bench.config, store=bench.store, engines=engines, now=now)
+            assert not report.errors and report.new == (n % 4 == 0), report
+            translated += report.translated.get("ru", 0)
+            rss.append(rss_mb())
+            if n % 10 == 0:
+                print(f"cycle {n:3d}: RSS {rss[-1]:6.1f} MB (peak so far {peak_mb():.0f} MB)",
+                      flush=True)
+        bench.close()
+    shutil.rmtree(root, ignore_errors=True)
+
+    budget = model + BUDGET_MB
+    early = max(rss[1:11])
+    late = max(rss[-50:])
+    growth = (late - early) / early
+    print(f"\npeak RSS of the cold cycle over the imports: {cold_peak - base:.0f} MB; "
+          f"budget model + {BUDGET_MB} MB = {budget:.0f} MB   "
+          f"{'MET' if cold_peak - base <= budget else 'MISSED'}")
+    print(f"(whole process, imports included: {cold_peak:.0f} MB)")
+    print(f"RSS over {args.cycles} cycles ({args.cycles // 4} new items, {translated} translated "
+          f"into ru): after cycle 1 {rss[1]:.0f} MB, max of cycles 2-10 {early:.0f} MB, "
+          f"max of the last 50 {late:.0f} MB: {growth:+.1%}   target flat (within 5%)   "
+          f"{'MET' if growth <= 0.05 else 'MISSED'}")
+    print(other.note())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""Publishing throughput: a full rebuild of 7 languages × 10,000 items, against lxml alone.
+
+The store (bench/store10k.py): 10,000 items with translations into ru hy be kk
+ky tg. Each round:
+
+(p) ``publish_all`` from a copy of the store into an empty folder: per language
+    RSS, Atom, JSON Feed, index.html, widget.html and every RFC 5005 archive
+    page in the three feed formats (~700 documents of up to 100 entries);
+    of it, (f) is the time spent in ``feeds.rss`` and ``feeds.atom``;
+(x) ``etree.tostring`` (declaration, UTF-8, pretty print, as syndicator writes)
+    of the element trees of exactly the RSS and Atom documents (p) wrote,
+    parsed beforehand (untimed).
+
+Printed: the times, (p)/(x) and (f)/(x) (target <= 2), and then one more
+rebuild under cProfile: the share of time in feedgen's own code, in lxml, in
+JSON encoding, in Babel and in jinja2, and the top functions.
+
+    python bench/publish.py [--runs 5] [--items 10000] [--top 25]
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import dataclasses
+import pstats
+import shutil
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from lxml import etree
+
+import common
+import store10k
+from common import median
+
+
+def cold_publish(bench, dest: Path, spent: Counter) -> float:
+    from syndicator.publish import publish_all
+    from syndicator.store import open_store
+
+    config = dataclasses.replace(bench.config, output_dir=dest / "feeds",
+                                 store_path=dest / "var" / "syndicator.db")
+    store10k.copy_store(bench.config.store_path, config.store_path)
+    store = open_store(config.store_path)
+    spent.clear()
+    start = time.perf_counter()
+    publish_all(store, config, store10k.NOW)
+    elapsed = time.perf_counter() - start
+    store.engine.dispose()
+    return elapsed
+
+
+def wrap_feeds(spent: Counter) -> None:
+    from syndicator.publish import feeds
+
+    for name in ("rss", "atom"):
+        original = getattr(feeds, name)
+
+        def timed(*args, _original=original, **kwargs):
+            start = time.perf_counter()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                spent["feeds"] += time.perf_counter() - start
+        setattr(feeds, name, timed)
+
+
+def shares(stats: pstats.Stats) -> dict[str, float]:
+    """Own time (tottime) per library, as a share of the whole."""
+    groups = {"feedgen": "feedgen", "json": "/json/",
+              "babel": "babel", "jinja2": "jinja2", "sqlalchemy/sqlite": "sqlalchemy",
+              "syndicator": "/syndicator/"}
+    own = Counter()
+    total = 0.0
+    for (filename, _, name), (_, _, tottime, _, _) in stats.stats.items():
+        total += tottime
+        where = filename + " " + name
+        for label, needle in groups.items():
+            if needle in where:
+                own[label] += tottime
+                break
+        else:
+            if "built-in method posix.fsync" in name:
+                own["fsync"] += tottime
+    return {label: own[label] / total for label in [*groups, "fsync"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args()
+
+    other = common.OtherLoad()
+    print(f"machine: {common.machine_note()}")
+    root = Path(tempfile.mkdtemp(prefix="syndicator-publish-"))
+    bench = store10k.build(root, args.items)
+    print(f"store: {args.items} items, 7 languages; built in "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in bench.timings.items()))
+    spent = Counter()
+    wrap_feeds(spent)
+    # The trees: every RSS and Atom document a cold publish writes, parsed once.
+    sample = root / "sample"
+    cold_publish(bench, sample, spent)
+    paths = sorted(sample.glob("feeds/*/*.xml"))
+    trees = [etree.fromstring(p.read_bytes()) for p in paths]
+    size = sum(p.stat().st_size for p in paths)
+    documents = sum(1 for p in sample.glob("feeds/**/*") if p.is_file())
+    print(f"a full rebuild writes {documents} documents; {len(paths)} of them RSS/Atom, "
+          f"{size / 1e6:.0f} MB")
+    shutil.rmtree(sample)
+
+    def bare():
+        for tree in trees:
+            etree.tostring(tree, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+    times = {"p": [], "f": [], "x": []}
+    for r in range(args.runs):
+        for key in ("px" if r % 2 == 0 else "xp"):
+            if key == "p":
+                times["p"].append(cold_publish(bench, root / f"run{r}", spent))
+                times["f"].append(spent["feeds"])
+                shutil.rmtree(root / f"run{r}")
+            else:
+                times["x"].append(common.timed(bare))
+        print(f"round {r + 1}: publish_all {times['p'][-1]:6.1f} s (RSS+Atom "
+              f"{times['f'][-1]:5.1f} s), tostring {times['x'][-1]:5.2f} s, ratios "
+              f"{times['p'][-1] / times['x'][-1]:.1f} and {times['f'][-1] / times['x'][-1]:.1f}",
+              flush=True)
+    profiler = cProfile.Profile()
+    profiler.runcall(cold_publish, bench, root / "profiled", spent)
+    bench.close()
+    shutil.rmtree(root, ignore_errors=True)
+
+    p_ratio = median(p / x for p, x in zip(times["p"], times["x"]))
+    f_ratio = median(f / x for f, x in zip(times["f"], times["x"]))
+    print(f"\nmedians of {args.runs} rounds:")
+    print(f"  (p) publish_all, full rebuild, every format  {median(times['p']):7.2f} s")
+    print(f"  (f)   of which feeds.rss + feeds.atom       {median(times['f']):7.2f} s")
+    print(f"  (x) etree.tostring of the same RSS/Atom trees {median(times['x']):7.2f} s")
+    print(f"ratio (p)/(x) = {p_ratio:.1f}   target <= 2   {'MET' if p_ratio <= 2 else 'MISSED'}")
+    print(f"ratio (f)/(x) = {f_ratio:.1f}   (feeds alone)")
+    stats = pstats.Stats(profiler)
+    print("\none more full rebuild under cProfile, own time by library (lxml is compiled "
+          "Cython, invisible to cProfile:\nits time counts in its Python callers, e.g. feedgen):")
+    for label, share in shares(stats).items():
+        print(f"  {label:<20} {share:6.1%}")
+    print(f"\ntop {args.top} by cumulative time:")
+    stats.sort_stats("cumulative").print_stats(args.top)
+    print(other.note())
+
+
+if __name__ == "__main__":
+    main()

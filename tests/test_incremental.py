@@ -1,0 +1,192 @@
+"""Incremental publishing and catalog merging give the bytes a full rebuild gives.
+
+Publishing renders the subscription documents and only the archive pages whose
+entries changed (a digest per page in the store); news.po gets new items'
+entries appended without a parse. Both must be invisible in the output: every
+file equals what a cold rebuild of the same store writes into an empty folder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from syndicator import catalog
+from syndicator.catalog import catalog_path, export_catalog
+from syndicator.models import SourceItem, Translation
+from syndicator.publish import feeds, publish_all
+from syndicator.schema import INDEXES
+from syndicator.store import open_store
+
+from conftest import ROOT, make_config
+
+NOW = datetime(2030, 1, 2, tzinfo=timezone.utc)
+
+
+def _item(n: int, title: str | None = None) -> SourceItem:
+    return SourceItem("desk", f"item-{n}", f"https://example.org/news/{n}",
+                      title or f"Item number {n}", f"Summary {n}.",
+                      f"<p>First paragraph of item {n}.</p><p>Second one.</p>",
+                      datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(days=n))
+
+
+def _translate(store, lang: str, now: datetime) -> None:
+    """Machine 'translations' of every item whose translation is missing or old."""
+    from syndicator.translate.blocks import segments
+
+    current = store.translations_for(lang, [i.id for i in store.recent_items(None)])
+    done = []
+    for item in store.recent_items(None):
+        if item.id in current and current[item.id].content_hash == item.content_hash:
+            continue
+        segs = segments(item)
+        done.append(Translation(
+            item.id, lang, item.content_hash, "translated", title=f"[{lang}] {item.title}",
+            summary=f"[{lang}] {item.summary}", body=f"<p>[{lang}] {item.title}</p>",
+            engine="test:1", segments=tuple((s.key, s.text, f"[{lang}] {s.text}")
+                                            for s in segs)))
+    store.save_translations(done, now)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    config = make_config(tmp_path, languages={"targets": ["ru", "hy"]},
+                         translations={"dir": str(tmp_path / "translations")},
+                         output={"dir": "feeds", "max_items": 2, "archive_size": 2})
+    for lang in ("en", "ru", "hy"):
+        ui = ROOT / "translations" / lang / "LC_MESSAGES" / "messages.po"
+        dest = config.translations_dir / lang / "LC_MESSAGES"
+        dest.mkdir(parents=True)
+        dest.joinpath("messages.po").write_bytes(ui.read_bytes())
+    store = open_store(config.store_path)
+    store.upsert_items([_item(n) for n in range(8)], NOW)
+    _translate(store, "ru", NOW)
+    publish_all(store, config, NOW)
+    yield config, store
+    store.engine.dispose()
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.name.endswith(".lock")}
+
+
+def _cold(config, store, tmp: Path) -> dict[str, bytes]:
+    """Everything published from a copy of the store into an empty folder."""
+    cold = dataclasses.replace(config, output_dir=tmp / "feeds",
+                               store_path=tmp / "var" / "cold.db")
+    cold.store_path.parent.mkdir(parents=True)
+    with sqlite3.connect(config.store_path) as a, sqlite3.connect(cold.store_path) as b:
+        a.backup(b)
+    copy = open_store(cold.store_path)
+    publish_all(copy, cold, NOW)
+    copy.engine.dispose()
+    return _files(cold.output_dir)
+
+
+def test_incremental_publishing_writes_exactly_what_a_cold_rebuild_writes(setup, tmp_path,
+                                                                        monkeypatch):
+    config, store = setup
+    rendered = Counter()
+    real_rss = feeds.rss
+    monkeypatch.setattr(feeds, "rss", lambda info, *a: rendered.update([info.lang]) or
+                        real_rss(info, *a))
+    steps = [
+        lambda: store.upsert_items([_item(20)], NOW),  # a new item
+        lambda: store.upsert_items([_item(21), _item(22)], NOW),  # two, filling a page
+        lambda: store.upsert_items([_item(1, "Item one, edited")], NOW),  # an old item edited
+        lambda: store.mark_stale("ru", None),  # every translation stale: source text shows
+    ]
+    for n, step in enumerate(steps, 1):
+        step()
+        if n < 4:
+            _translate(store, "ru", NOW)
+        rendered.clear()
+        publish_all(store, config, NOW + timedelta(hours=n))
+        if n in (1, 3):  # the subscription document and one archive page per language
+            assert max(rendered.values()) <= 2, (n, rendered)
+        assert _files(config.output_dir) == _cold(config, store, tmp_path / f"cold{n}"), n
+
+
+def test_a_missing_archive_page_is_rendered_again_at_the_next_publish(setup):
+    config, store = setup
+    page = config.output_dir / "ru" / "atom-archive-1.xml"
+    data = page.read_bytes()
+    page.unlink()
+    store.upsert_items([_item(30)], NOW)
+    publish_all(store, config, NOW)
+    assert page.read_bytes() == data
+
+
+def test_a_settings_change_renders_every_archive_page(setup, monkeypatch):
+    config, store = setup
+    pages = Counter()
+    real_atom = feeds.atom
+    monkeypatch.setattr(feeds, "atom", lambda info, *a: pages.update(
+        [info.history.page]) or real_atom(info, *a))
+    retitled = dataclasses.replace(config, title="Other News")
+    publish_all(store, retitled, NOW)
+    assert {p for p in pages if p} == {1, 2, 3, 4}  # 6 archived entries in pages of 2, and the empty newest
+
+
+def test_appended_catalog_entries_equal_a_full_merge(setup, tmp_path):
+    config, store = setup
+    items = store.recent_items(None)
+    urls = {i.id: i.url for i in items}
+    export_catalog(store, config, "ru", [i.id for i in items], urls, NOW)
+    store.upsert_items([_item(40), _item(41)], NOW)
+    _translate(store, "ru", NOW)
+    items = store.recent_items(None)
+    urls = {i.id: i.url for i in items}
+    path = catalog_path(config, "ru")
+    original = path.read_bytes()
+    calls = Counter()
+    real_read = catalog._read
+    catalog._read = lambda *a, **k: calls.update(["read"]) or real_read(*a, **k)
+    try:
+        assert export_catalog(store, config, "ru", [i.id for i in items[:4]], urls, NOW)
+    finally:
+        catalog._read = real_read
+    assert not calls  # appended, not parsed
+    appended = path.read_bytes()
+    # The same merge the slow way: the file as it was, and a stamp that forces a parse.
+    path.write_bytes(original)
+    store.meta_set("po-written:ru", "")
+    assert export_catalog(store, config, "ru", [i.id for i in items[:4]], urls, NOW)
+    assert path.read_bytes() == appended
+    assert b"Item number 41" in appended
+
+
+def test_an_edited_catalog_is_merged_by_parsing_it(setup):
+    config, store = setup
+    items = store.recent_items(None)
+    urls = {i.id: i.url for i in items}
+    export_catalog(store, config, "ru", [i.id for i in items], urls, NOW)
+    path = catalog_path(config, "ru")
+    path.write_text(path.read_text(encoding="utf-8").replace("[ru] Summary 8.",
+                                                             "Резюме 8."), encoding="utf-8")
+    store.upsert_items([_item(50)], NOW)
+    _translate(store, "ru", NOW)
+    items = store.recent_items(None)
+    assert catalog._append_new(store, config, "ru", [i.id for i in items],
+                               {i.id: i.url for i in items}, NOW) is None
+
+
+def test_publishing_reads_states_from_covering_indexes(setup):
+    _, store = setup
+    with store.engine.connect() as conn:
+        names = {r[1] for r in conn.exec_driver_sql("PRAGMA index_list(translations)")} | \
+            {r[1] for r in conn.exec_driver_sql("PRAGMA index_list(items)")}
+        assert set(INDEXES) <= names
+        for query in (sa.text("SELECT item_id, content_hash, status, changed, seq "
+                              "FROM translations WHERE lang = 'ru'"),
+                      sa.text("SELECT id, published, updated, content_hash, seq FROM items "
+                              "ORDER BY published DESC, id")):
+            plan = " ".join(r[-1] for r in conn.execute(sa.text(
+                "EXPLAIN QUERY PLAN " + query.text)))
+            assert "COVERING INDEX" in plan and "TEMP B-TREE" not in plan, plan
