@@ -7,6 +7,7 @@ written atomically and only where the bytes changed.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -113,14 +114,19 @@ def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
     newest = from_iso(states[0][2]) if states else feeds.EPOCH
     editions = {lang: _edition(store, config, plan, items, newest, now)
                 for lang, plan in plans.items()}
-    documents: dict[Path, bytes] = {}
-    for lang, edition in editions.items():
-        documents.update(_documents(config, edition, _alternates(config, editions, lang)))
-        documents.update(archive.documents(config, edition, _content))
-    documents.update(_index_documents(config, editions))
-    written = [path for path, data in documents.items() if write_if_changed(path, data)]
-    for path in written:
-        log.info("wrote %s", path)
+    # Each document is written as soon as it is rendered: a full rebuild makes
+    # thousands, and holding all their bytes at once would cost hundreds of MB.
+    # Each write is atomic; a crash in between leaves every file whole, and the
+    # page digests below are only saved once everything is written.
+    documents = itertools.chain.from_iterable(
+        itertools.chain(_documents(config, edition, _alternates(config, editions, lang)).items(),
+                        archive.documents(config, edition, _content))
+        for lang, edition in editions.items())
+    written = []
+    for path, data in itertools.chain(documents, _index_documents(config, editions).items()):
+        if write_if_changed(path, data):
+            log.info("wrote %s", path)
+            written.append(path)
     for lang, plan in plans.items():
         store.save_page_stamps(lang, plan.stamps, plan.page_total)
     websub.ping_hubs(config.hubs, _subscription_urls(config, written))

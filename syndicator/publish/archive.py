@@ -10,6 +10,7 @@ rewrites only its own page.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,11 +24,14 @@ def page_count(archived: int, size: int) -> int:
     return archived // size + 1 if archived else 0
 
 
-def documents(config: Config, edition, render_content) -> dict[Path, bytes]:
-    """The edition's archive pages to render (``edition.pages``), in RSS, Atom and JSON Feed."""
+def documents(config: Config, edition, render_content) -> Iterator[tuple[Path, bytes]]:
+    """The edition's archive pages to render (``edition.pages``), in RSS, Atom and JSON Feed.
+
+    Yielded one by one, so that a full rebuild (hundreds of pages per language)
+    never holds all of them in memory at once.
+    """
     lang, count = edition.info.lang, edition.page_total
     folder = config.output_dir / lang
-    out: dict[Path, bytes] = {}
     for page, oldest_first in sorted(edition.pages.items()):
         entries = oldest_first[::-1]  # newest first
         # The empty newest page is dated by the newest archived entry, not the epoch.
@@ -39,7 +43,6 @@ def documents(config: Config, edition, render_content) -> dict[Path, bytes]:
         dates = {e.guid: i18n.date_line(e.item.published, lang, config.timezone)
                  for e in entries}
         content = {e.guid: render_content(e, edition.ui, dates[e.guid]) for e in entries}
-        out[folder / f"rss-archive-{page}.xml"] = feeds.rss(info, entries, content)
-        out[folder / f"atom-archive-{page}.xml"] = feeds.atom(info, entries, content, {})
-        out[folder / f"feed-archive-{page}.json"] = jsonfeed(info, entries, content, {})
-    return out
+        yield folder / f"rss-archive-{page}.xml", feeds.rss(info, entries, content)
+        yield folder / f"atom-archive-{page}.xml", feeds.atom(info, entries, content, {})
+        yield folder / f"feed-archive-{page}.json", jsonfeed(info, entries, content, {})
