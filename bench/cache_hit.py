@@ -25,8 +25,8 @@ from pathlib import Path
 
 import common
 import marian
-from common import median, timed
-from pipeline import NOW, make_config, serve, write_feed
+from common import median, serve, timed
+from pipeline import NOW, make_config, write_feed
 
 
 def main() -> None:

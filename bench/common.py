@@ -6,7 +6,10 @@ import platform
 import random
 import re
 import statistics
+import threading
 import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -151,3 +154,17 @@ def timed(fn) -> float:
 
 def median(values) -> float:
     return statistics.median(values)
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    extensions_map = {".rss": "application/rss+xml"}
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(folder: Path) -> ThreadingHTTPServer:
+    """Static files on 127.0.0.1 (Last-Modified, so an unchanged feed answers 304)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

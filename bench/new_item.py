@@ -98,7 +98,6 @@ def main() -> None:
             cold_parts.append(store10k.cold_rebuild(bench, dest))
             shutil.rmtree(dest)
 
-        jobs = {"n": new_item, "c": cold}
         for key in ("nc" if r % 2 == 0 else "cn"):
             if key == "n":
                 times["n"].append(common.timed(new_item))

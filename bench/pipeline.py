@@ -27,17 +27,14 @@ import argparse
 import cProfile
 import pstats
 import tempfile
-import threading
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 import common
 import marian
-from common import median, timed
+from common import median, serve, timed
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
@@ -60,19 +57,6 @@ def write_feed(folder: Path, n: int) -> None:
         "<title>CSTO news</title><link>https://csto.example.org/</link>"
         "<description>News</description>" + "\n".join(entries) + "</channel></rss>",
         encoding="utf-8")
-
-
-class Quiet(SimpleHTTPRequestHandler):
-    extensions_map = {".rss": "application/rss+xml"}
-
-    def log_message(self, *args):
-        pass
-
-
-def serve(folder: Path) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(folder)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 def make_config(root: Path, url: str, packages_dir: Path, items: int):

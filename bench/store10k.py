@@ -16,16 +16,14 @@ from __future__ import annotations
 import argparse
 import shutil
 import tempfile
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 import common
+from common import serve
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 TARGETS = ["ru", "hy", "be", "kk", "ky", "tg"]
@@ -34,20 +32,6 @@ SOURCE = "csto-rss"
 FEED_ITEMS = 20  # the newest items, also listed by the served feed
 GENERATOR = 1  # bump after changing _generate(): the cached store is rebuilt
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class _Quiet(SimpleHTTPRequestHandler):
-    extensions_map = {".rss": "application/rss+xml"}
-
-    def log_message(self, *args):
-        pass
-
-
-def serve(folder: Path) -> ThreadingHTTPServer:
-    """Static files on 127.0.0.1 (Last-Modified, so an unchanged feed answers 304)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(folder)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 class _BenchEngine:
@@ -166,7 +150,6 @@ def _generate(bench: "Bench10k", n: int, now: datetime) -> None:
     import json
 
     from syndicator.catalog import export_catalog
-    from syndicator.config import SourceConfig  # noqa: F401
     from syndicator.schema import items as items_t, translations as translations_t
     from syndicator.sources import fetch_source
     from syndicator.sources.http import Fetcher
