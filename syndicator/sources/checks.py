@@ -1,4 +1,5 @@
-"""Checks every source type shares: mojibake, missing or odd dates, empty listings.
+"""Checks every source type shares: identifiers, URLs and title length; mojibake;
+missing or odd dates; empty listings.
 
 Item-level findings are *problems*: the item is still published (nothing is
 lost) and the problem is logged as one warning naming source, URL, item and
