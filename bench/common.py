@@ -8,9 +8,12 @@ import re
 import statistics
 import threading
 import time
+from datetime import datetime
+from email.utils import format_datetime
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 BENCH = Path(__file__).resolve().parent
 CACHE = BENCH / ".cache"
@@ -168,3 +171,25 @@ def serve(folder: Path) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(folder)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def rss_item(i: int, title: str, body_html: str, when: datetime, image: bool = False) -> str:
+    """One RSS <item> of article ``i`` (its link is also its GUID)."""
+    link = f"https://csto.example.org/news/{i}.html"
+    enclosure = (f'<enclosure url="https://csto.example.org/img/{i}.jpg" length="1000" '
+                 'type="image/jpeg"/>') if image else ""
+    return (f"<item><title>{escape(title)}</title><link>{link}</link><guid>{link}</guid>"
+            f"<pubDate>{format_datetime(when)}</pubDate>"
+            f"<description>{escape(body_html)}</description>{enclosure}</item>")
+
+
+def write_rss(folder: Path, entries: list[str]) -> Path:
+    """``folder/news.rss``: an RSS 2.0 channel of ``entries``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "news.rss"
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
+        "<title>CSTO news</title><link>https://csto.example.org/</link>"
+        "<description>News</description>" + "\n".join(entries) + "</channel></rss>",
+        encoding="utf-8")
+    return path

@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import tempfile
-from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -61,13 +59,9 @@ def main() -> None:
 
     from syndicator.cycle import run_once
 
-    other = common.OtherLoad()
-    print(f"machine: {common.machine_note()}")
-    root = Path(tempfile.mkdtemp(prefix="syndicator-idle-"))
-    bench = store10k.build(root, args.items)
+    bench, other = store10k.start("idle", args.items)
+    root = bench.root
     config, store, engines = bench.config, bench.store, bench.engines
-    print(f"store: {args.items} items, 7 languages; built in "
-          + ", ".join(f"{k} {v:.1f} s" for k, v in bench.timings.items()))
 
     def idle():
         report = run_once(config, store=store, engines=engines, now=store10k.NOW)

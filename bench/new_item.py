@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import tempfile
 import time
 from collections import Counter
 from datetime import timedelta
@@ -71,13 +70,9 @@ def main() -> None:
 
     from syndicator.cycle import run_once
 
-    other = common.OtherLoad()
-    print(f"machine: {common.machine_note()}")
-    root = Path(tempfile.mkdtemp(prefix="syndicator-new-item-"))
-    bench = store10k.build(root, args.items)
+    bench, other = store10k.start("new-item", args.items)
+    root = bench.root
     config, store, engines = bench.config, bench.store, bench.engines
-    print(f"store: {args.items} items, 7 languages; built in "
-          + ", ".join(f"{k} {v:.1f} s" for k, v in bench.timings.items()))
     spent = stage_timer()
     times = {"n": [], "c": []}
     stages = []

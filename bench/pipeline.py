@@ -28,7 +28,6 @@ import cProfile
 import pstats
 import tempfile
 from datetime import datetime, timedelta, timezone
-from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -41,22 +40,10 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
 def write_feed(folder: Path, n: int) -> None:
     bodies = common.sentence_stream(seed=11)
-    entries = []
-    for i, title in enumerate(common.headlines(n)):
-        link = f"https://csto.example.org/news/{i}.html"
-        body = f"<p>{escape(next(bodies))}</p>"
-        entries.append(
-            f"<item><title>{escape(title)}</title><link>{link}</link><guid>{link}</guid>"
-            f"<pubDate>{format_datetime(NOW - timedelta(hours=3 * i + 1))}</pubDate>"
-            f"<description>{escape(body)}</description>"
-            f'<enclosure url="https://csto.example.org/img/{i}.jpg" length="1000" '
-            f'type="image/jpeg"/></item>')
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "news.rss").write_text(
-        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
-        "<title>CSTO news</title><link>https://csto.example.org/</link>"
-        "<description>News</description>" + "\n".join(entries) + "</channel></rss>",
-        encoding="utf-8")
+    common.write_rss(folder, [
+        common.rss_item(i, title, f"<p>{escape(next(bodies))}</p>",
+                        NOW - timedelta(hours=3 * i + 1), image=True)
+        for i, title in enumerate(common.headlines(n))])
 
 
 def make_config(root: Path, url: str, packages_dir: Path, items: int):

@@ -24,7 +24,6 @@ import cProfile
 import dataclasses
 import pstats
 import shutil
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -94,12 +93,8 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
 
-    other = common.OtherLoad()
-    print(f"machine: {common.machine_note()}")
-    root = Path(tempfile.mkdtemp(prefix="syndicator-publish-"))
-    bench = store10k.build(root, args.items)
-    print(f"store: {args.items} items, 7 languages; built in "
-          + ", ".join(f"{k} {v:.1f} s" for k, v in bench.timings.items()))
+    bench, other = store10k.start("publish", args.items)
+    root = bench.root
     spent = Counter()
     wrap_feeds(spent)
     # The trees: every RSS and Atom document a cold publish writes, parsed once.

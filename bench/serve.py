@@ -37,7 +37,6 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
-from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -56,23 +55,11 @@ def write_source(folder: Path, items: int) -> Path:
     sentences = common.sentence_stream(seed=7)
     entries = []
     for i, title in enumerate(common.headlines(items, seed=7)):
-        link = f"https://csto.example.org/news/{i}.html"
         body = "".join("<p>" + escape(" ".join(next(sentences) for _ in range(4))) + "</p>"
                        for _ in range(4))
-        entries.append(
-            f"<item><title>{escape(title)}</title><link>{link}</link><guid>{link}</guid>"
-            f"<pubDate>{format_datetime(NOW - timedelta(hours=3 * i + 1))}</pubDate>"
-            f"<description>{escape(body)}</description>"
-            f'<enclosure url="https://csto.example.org/img/{i}.jpg" length="1000" '
-            f'type="image/jpeg"/></item>')
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "news.rss"
-    path.write_text(
-        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
-        "<title>CSTO news</title><link>https://csto.example.org/</link>"
-        "<description>News</description>" + "\n".join(entries) + "</channel></rss>",
-        encoding="utf-8")
-    return path
+        entries.append(common.rss_item(i, title, body, NOW - timedelta(hours=3 * i + 1),
+                                       image=True))
+    return common.write_rss(folder, entries)
 
 
 def build_project(work: Path, items: int) -> Path:

@@ -18,7 +18,6 @@ import shutil
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
-from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -84,22 +83,6 @@ def make_config(root: Path, url: str, items: int = FEED_ITEMS, **output):
     }, root / "config.toml")
 
 
-def _rss_item(i: int, title: str, body: str, when: datetime) -> str:
-    link = f"https://csto.example.org/news/{i}.html"
-    return (f"<item><title>{escape(title)}</title><link>{link}</link><guid>{link}</guid>"
-            f"<pubDate>{format_datetime(when)}</pubDate>"
-            f"<description>{escape(body)}</description></item>")
-
-
-def write_feed(folder: Path, entries: list[str]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "news.rss").write_text(
-        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
-        "<title>CSTO news</title><link>https://csto.example.org/</link>"
-        "<description>News</description>" + "\n".join(entries) + "</channel></rss>",
-        encoding="utf-8")
-
-
 class Bench10k:
     def __init__(self, root: Path, n: int):
         self.root, self.n = root, n
@@ -124,8 +107,8 @@ class Bench10k:
     def add_feed_item(self, i: int, when: datetime) -> None:
         """Put one more (new) item at the top of the served feed."""
         title, body = self._text(i)
-        self.feed_entries.insert(0, _rss_item(i, title, body, when))
-        write_feed(self.site, self.feed_entries)
+        self.feed_entries.insert(0, common.rss_item(i, title, body, when))
+        common.write_rss(self.site, self.feed_entries)
 
 
 def cache_ready(n: int = 10_000) -> bool:
@@ -161,10 +144,10 @@ def _generate(bench: "Bench10k", n: int, now: datetime) -> None:
     start = time.perf_counter()
     # Every item through syndicator's own feed reader (a file: URL), so the items
     # the served feed lists later are byte for byte the stored ones (same hash).
-    entries = [_rss_item(i, *bench._text(i), now - timedelta(hours=3 * (n - i)))
+    entries = [common.rss_item(i, *bench._text(i), now - timedelta(hours=3 * (n - i)))
                for i in range(n)]
     bench.entries = entries
-    write_feed(bench.root / "all", entries[::-1])
+    common.write_rss(bench.root / "all", entries[::-1])
     source = config.sources[0]
     import dataclasses
     local = dataclasses.replace(source, url=(bench.root / "all" / "news.rss").as_uri(),
@@ -259,7 +242,7 @@ def build(root: Path, n: int = 10_000, now: datetime = NOW, engines=None,
     shutil.copytree(cache / "translations", root / "translations", dirs_exist_ok=True)
     entries = (cache / "entries.txt").read_text(encoding="utf-8").split("\n")
     bench.feed_entries = entries[-FEED_ITEMS:][::-1]
-    write_feed(bench.site, bench.feed_entries)
+    common.write_rss(bench.site, bench.feed_entries)
     bench._titles = iter(common.headlines(n + 1000, seed=8))
     store = open_store(config.store_path)
     for lang in TARGETS:  # copies have new inodes: news.po is as syndicator wrote it
@@ -275,6 +258,17 @@ def build(root: Path, n: int = 10_000, now: datetime = NOW, engines=None,
     bench.timings["first cycle"] = time.perf_counter() - start
     bench.store, bench.engines = store, engines
     return bench
+
+
+def start(name: str, items: int) -> tuple[Bench10k, "common.OtherLoad"]:
+    """The opening of every 10,000-item script: the load meter, the machine line,
+    a copy of the store in a new temp folder, and how long it took."""
+    other = common.OtherLoad()
+    print(f"machine: {common.machine_note()}")
+    bench = build(Path(tempfile.mkdtemp(prefix=f"syndicator-{name}-")), items)
+    print(f"store: {items} items, 7 languages; built in "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in bench.timings.items()))
+    return bench, other
 
 
 def main() -> None:
