@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import logging
 import os
+from ast import literal_eval
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -31,7 +32,7 @@ from babel.messages.plurals import get_plural
 
 from .config import Config
 from . import pofile
-from .publish.write import write_if_changed
+from .publish.write import append_atomically, write_if_changed
 from .schema import approvals, history
 from .store import Store, from_iso, iso
 
@@ -193,26 +194,44 @@ def export_catalog(store: Store, config: Config, lang: str, item_ids: list[str],
             # merge again from its new contents rather than overwrite the save.
             if _stamp(path) == before:
                 changed = write_if_changed(path, data)
-                _written(store, lang, path, before, changed)
+                _written(store, lang, path, before, changed, _appendable(data))
                 store.meta_set(f"exported:{lang}", version)
                 return changed
     log.warning("%s kept changing while syndicator merged it; will retry next cycle", path)
     return False
 
 
-def _written(store: Store, lang: str, path: Path, before: tuple, changed: bool) -> None:
-    """Remember the stamp of a file whose bytes are exactly syndicator's last merge."""
+def _written(store: Store, lang: str, path: Path, before: tuple, changed: bool,
+             appendable: bool) -> None:
+    """Remember the stamp of a file whose bytes are exactly syndicator's last merge.
+
+    ``appendable``: the file ends with one entry and a single newline and holds no
+    obsolete entries, so new entries may simply follow its last byte."""
     if changed:
         # Our own write must not look like a translator's save next cycle;
         # edits we have not imported yet stay visible (the stamp stays old).
         if repr(before) == store.meta_get(f"po:{lang}") or not before:
             store.meta_set(f"po:{lang}", repr(_stamp(path)))
-    store.meta_set(f"po-written:{lang}", repr(_stamp(path)))
+    stamp = repr(_stamp(path))
+    store.meta_set(f"po-written:{lang}", stamp)
+    # Items stored after this mark have no entry in the file: their keys are new.
+    store.meta_set(f"po-append:{lang}",
+                   repr((stamp, store.last_item_mark())) if appendable else "")
+
+
+def _appendable(data: bytes) -> bool:
+    # Obsolete entries (#~) go last in gettext's order: new entries must come before them.
+    return data.endswith(b"\n") and not data.endswith(b"\n\n") and b"#~ " not in data
 
 
 def _append_new(store: Store, config: Config, lang: str, item_ids: list[str],
                 urls: dict[str, str], now: datetime) -> bool | None:
-    """The append-only merge (see ``export_catalog``); None when it does not apply."""
+    """The append-only merge (see ``export_catalog``); None when it does not apply.
+
+    It applies when the file is byte for byte syndicator's last merge and every
+    changed translation is of an item stored after that merge: none of their keys
+    can be in the file. The file is then copied by the kernel and extended, never
+    read into Python, so the cost does not grow with the catalog."""
     path = catalog_path(config, lang)
     since = store.meta_get(f"exported:{lang}")
     if not since or not path.is_file():
@@ -227,19 +246,15 @@ def _append_new(store: Store, config: Config, lang: str, item_ids: list[str],
             return None  # someone saved the file since syndicator wrote it
         if not fresh:
             return False
-        data = path.read_bytes()
-        if not data.endswith(b"\n") or data.endswith(b"\n\n") or b"#~ " in data:
-            return None  # obsolete entries go last: a full merge places new ones
+        written, mark = literal_eval(store.meta_get(f"po-append:{lang}") or "('', 0)")
+        if written != repr(before):
+            return None  # not appendable (obsolete entries), or recorded by an older version
+        if not set(fresh) <= store.items_after(mark):
+            return None  # a re-translated item: its entries are updated in place
         wanted = store.translations_for(lang, fresh)
         keys = [key for tr in wanted.values() for key, _, _ in tr.segments]
-        if len(keys) > 100:  # every msgctxt in the file (obsolete, previous too), in one pass
-            present = {chunk[:chunk.find(b'"\n')] for chunk in data.split(b'msgctxt "')[1:]}
-            known = lambda key: key.encode() in present  # noqa: E731
-        else:
-            known = lambda key: f'msgctxt "{key}"\n'.encode() in data  # noqa: E731
-        for key in keys:
-            if polib.escape(key) != key or len(f'msgctxt "{key}"') > WRAP or known(key):
-                return None  # an entry to update in place, or a key gettext wraps
+        if any(polib.escape(key) != key or len(f'msgctxt "{key}"') > WRAP for key in keys):
+            return None  # a key gettext would wrap or escape: let polib write it
         approved = approvals_for(store, lang, keys)
         po, by_key = polib.POFile(wrapwidth=WRAP), {}
         for item_id in fresh:
@@ -250,9 +265,11 @@ def _append_new(store: Store, config: Config, lang: str, item_ids: list[str],
         if not len(po):
             return False
         blocks = "\n\n".join("\n".join(pofile.entry_lines(e)) for e in po)
-        changed = write_if_changed(path, data + b"\n" + blocks.encode("utf-8") + b"\n")
-        _written(store, lang, path, before, changed)
-        return changed
+        if not append_atomically(path, ("\n" + blocks + "\n").encode("utf-8"),
+                                 unchanged=lambda: _stamp(path) == before):
+            return None  # saved by an editor while we appended: merge its new contents
+        _written(store, lang, path, before, True, appendable=True)
+        return True
 
 
 def _stamp(path: Path) -> tuple:

@@ -78,15 +78,57 @@ class Store:
         with self.engine.connect() as conn:
             return [_item(r) for r in conn.execute(query)]
 
-    def item_states(self) -> list[sa.Row]:
-        """Every item, newest first, as (id, published, updated, content_hash, seq) with
+    def item_states(self, offset: int = 0, limit: int | None = None) -> list[sa.Row]:
+        """Items newest first, as (id, published, updated, content_hash, seq) with
         ISO dates: what decides a feed's order and its archive pages, without bodies
-        (read from a covering index)."""
+        (read from a covering index). ``offset``/``limit`` take a slice of that order."""
         query = sa.select(items.c.id, items.c.published, items.c.updated,
                           items.c.content_hash, items.c.seq) \
-            .order_by(items.c.published.desc(), items.c.id)
+            .order_by(items.c.published.desc(), items.c.id).offset(offset).limit(limit)
         with self.engine.connect() as conn:
             return conn.execute(query).all()
+
+    def item_positions(self, item_ids: list[str]) -> dict[str, int]:
+        """Each item's place in the newest-first order of ``item_states`` (0 = newest),
+        counted on the order index: no item rows are read."""
+        found = {}
+        with self.engine.connect() as conn:
+            for item_id in item_ids:
+                published = conn.execute(sa.select(items.c.published)
+                                         .where(items.c.id == item_id)).scalar_one()
+                newer = conn.execute(sa.select(sa.func.count()).where(
+                    items.c.published > published)).scalar()
+                same_day = conn.execute(sa.select(sa.func.count()).where(
+                    items.c.published == published, items.c.id < item_id)).scalar()
+                found[item_id] = newer + same_day
+        return found
+
+    def changes_since(self, version: int, mark: int) -> tuple[set[str], bool]:
+        """(ids of the items stored after ``mark``, whether an older item changed after
+        data version ``version``)."""
+        new = self.items_after(mark)
+        query = sa.select(items.c.id).where(items.c.seq > version)
+        with self.engine.connect() as conn:
+            return new, any(r[0] not in new for r in conn.execute(query))
+
+    def translations_changed(self, lang: str, version: int) -> set[str]:
+        """Item ids whose translation into ``lang`` changed after data version ``version``."""
+        query = sa.select(translations.c.item_id).where(translations.c.lang == lang,
+                                                        translations.c.seq > version)
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
+
+    def last_item_mark(self) -> int:
+        """The rowid of the newest stored item. Items are never deleted, so SQLite
+        gives every later item a greater rowid (see ``items_after``)."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.text("SELECT coalesce(max(rowid), 0) FROM items")).scalar()
+
+    def items_after(self, mark: int) -> set[str]:
+        """Ids of the items stored after ``last_item_mark()`` returned ``mark``."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(sa.text("SELECT id FROM items WHERE rowid > :mark"),
+                                    {"mark": mark}).scalars())
 
     def items_by_id(self, item_ids: list[str]) -> dict[str, Item]:
         found = {}
@@ -199,14 +241,18 @@ class Store:
                                                  translations.c.item_id.in_(chunk))).all())
         return found
 
-    def translation_states(self, lang: str) -> dict[str, sa.Row]:
+    def translation_states(self, lang: str, item_ids: list[str] | None = None
+                           ) -> dict[str, sa.Row]:
         """Per item id: (item_id, content_hash, status, changed, seq) of its translation
-        into ``lang``, read from a covering index (no text)."""
+        into ``lang`` (of ``item_ids`` only, if given), read from a covering index."""
         query = sa.select(translations.c.item_id, translations.c.content_hash,
                           translations.c.status, translations.c.changed,
                           translations.c.seq).where(translations.c.lang == lang)
         with self.engine.connect() as conn:
-            return {r[0]: r for r in conn.execute(query).all()}
+            if item_ids is None:
+                return {r[0]: r for r in conn.execute(query).all()}
+            return {r[0]: r for chunk in iter_chunks(item_ids, CHUNK) for r in
+                    conn.execute(query.where(translations.c.item_id.in_(chunk))).all()}
 
     # --- published archive pages ---------------------------------------------
 

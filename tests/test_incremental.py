@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -19,7 +20,8 @@ import sqlalchemy as sa
 from syndicator import catalog
 from syndicator.catalog import catalog_path, export_catalog
 from syndicator.models import SourceItem, Translation
-from syndicator.publish import feeds, publish_all
+from syndicator import publish
+from syndicator.publish import feeds, planning, publish_all, write
 from syndicator.schema import INDEXES
 from syndicator.store import open_store
 
@@ -113,6 +115,46 @@ def test_incremental_publishing_writes_exactly_what_a_cold_rebuild_writes(setup,
         assert _files(config.output_dir) == _cold(config, store, tmp_path / f"cold{n}"), n
 
 
+def _both_plans(store, config):
+    """(quick plans, full plans) per language for the store as it is now."""
+    settings = repr(publish._settings(config))
+    last = planning.Layout.load(store.meta_get("layout"))
+    new, edited = store.changes_since(last.version, last.mark)
+    states = store.item_states()
+    return ({lang: planning.quick(store, config, lang, settings, last, last.count + len(new),
+                                  new, edited, NOW) for lang in config.languages},
+            {lang: planning.full(store, config, lang, states, settings, NOW)
+             for lang in config.languages})
+
+
+def test_the_quick_plan_equals_the_full_plan_after_new_items_and_translations(setup):
+    config, store = setup
+    backdated = dataclasses.replace(_item(30), published=datetime(2024, 1, 4, 12,
+                                                                  tzinfo=timezone.utc))
+    steps = [
+        lambda: store.upsert_items([_item(20)], NOW),  # a new item
+        lambda: store.upsert_items([_item(21), _item(22)], NOW),  # two: a new page
+        lambda: store.upsert_items([backdated], NOW),  # a new item among archived ones
+        lambda: store.mark_stale("ru", None),  # every translation changes
+        lambda: (config.output_dir / "hy" / "feed-archive-2.json").unlink(),
+    ]
+    for n, step in enumerate(steps, 1):
+        step()
+        _translate(store, "ru", NOW)
+        quick, full = _both_plans(store, config)
+        assert None not in quick.values(), n
+        assert quick == full, n
+        publish_all(store, config, NOW + timedelta(hours=n))
+        assert any(plan.pages for plan in full.values()), n  # the step changed pages
+
+
+def test_after_an_edit_the_full_planner_runs(setup):
+    config, store = setup
+    store.upsert_items([_item(2, "Item two, edited")], NOW)
+    quick, _ = _both_plans(store, config)
+    assert set(quick.values()) == {None}  # the edit may move the item: its old page is unknown
+
+
 def test_a_missing_archive_page_is_rendered_again_at_the_next_publish(setup):
     config, store = setup
     page = config.output_dir / "ru" / "atom-archive-1.xml"
@@ -160,6 +202,30 @@ def test_appended_catalog_entries_equal_a_full_merge(setup, tmp_path):
     assert export_catalog(store, config, "ru", [i.id for i in items[:4]], urls, NOW)
     assert path.read_bytes() == appended
     assert b"Item number 41" in appended
+
+
+def test_a_save_while_entries_are_appended_is_merged_not_overwritten(setup, monkeypatch):
+    config, store = setup
+    items = store.recent_items(None)
+    export_catalog(store, config, "ru", [i.id for i in items], {i.id: i.url for i in items},
+                   NOW)
+    path = catalog_path(config, "ru")
+    store.upsert_items([_item(60)], NOW)
+    _translate(store, "ru", NOW)
+    real_copy = write.shutil.copyfile
+
+    def copy_then_editor_saves(src, dst):
+        real_copy(src, dst)  # the append works on this copy...
+        # ...while a PO editor saves a correction into the original.
+        time.sleep(0.01)
+        path.write_text(path.read_text(encoding="utf-8").replace(
+            'msgstr "[ru] Summary 3."', 'msgstr "Резюме 3."'), encoding="utf-8")
+    monkeypatch.setattr(write.shutil, "copyfile", copy_then_editor_saves)
+    items = store.recent_items(None)
+    assert export_catalog(store, config, "ru", [i.id for i in items],
+                          {i.id: i.url for i in items}, NOW)
+    text = path.read_text(encoding="utf-8")
+    assert 'msgstr "Резюме 3."' in text and "Item number 60" in text
 
 
 def test_an_edited_catalog_is_merged_by_parsing_it(setup):

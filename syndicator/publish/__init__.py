@@ -22,7 +22,7 @@ from .. import __version__
 from ..config import Config
 from ..models import Entry, Item, Translation
 from ..store import Store, from_iso
-from . import archive, feeds, i18n, websub
+from . import archive, feeds, i18n, planning, websub
 from .jsonfeed import jsonfeed
 from .opml import opml
 from .write import write_if_changed
@@ -46,18 +46,6 @@ class Edition:
     pages: dict[int, list[Entry]]
     page_total: int  # how many archive pages there are
     archive_updated: datetime  # the newest archived entry's `updated` (empty newest page)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """One language's entries worked out from states alone (ids, hashes, statuses)."""
-    lang: str
-    window: list[str]  # item ids of the subscription document, newest first
-    status: dict[str, str]  # entry status per visible item id
-    pages: dict[int, list[str]]  # archive pages to render: item ids, oldest first
-    page_total: int
-    archive_updated: str  # ISO; "" when nothing is archived
-    stamps: dict[int, str]  # the rendered pages' new digests
 
 
 def publish_all(store: Store, config: Config, now: datetime) -> list[Path]:
@@ -98,20 +86,15 @@ def _outputs_exist(config: Config) -> bool:
                for name in ("rss.xml", "atom.xml", "feed.json", "index.html"))
 
 
-ARCHIVE_NAMES = ("rss-archive-{}.xml", "atom-archive-{}.xml", "feed-archive-{}.json")
-
-
 def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
     # Plan from states (ids, dates, hashes, statuses: no text), then load the text of
     # the subscription windows and of the archive pages that changed, and only that.
-    states = [(*row, " ".join(map(str, row))) for row in store.item_states()]
-    settings = repr(_settings(config))
-    plans = {lang: _plan(store, config, lang, states, settings, now)
-             for lang in config.languages}
+    plans, layout = _plans(store, config, now)
     wanted = {i for plan in plans.values()
               for i in [*plan.window, *(i for ids in plan.pages.values() for i in ids)]}
     items = store.items_by_id(sorted(wanted))
-    newest = from_iso(states[0][2]) if states else feeds.EPOCH
+    newest = store.item_states(0, 1)
+    newest = from_iso(newest[0][2]) if newest else feeds.EPOCH
     editions = {lang: _edition(store, config, plan, items, newest, now)
                 for lang, plan in plans.items()}
     # Each document is written as soon as it is rendered: a full rebuild makes
@@ -129,59 +112,30 @@ def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
             written.append(path)
     for lang, plan in plans.items():
         store.save_page_stamps(lang, plan.stamps, plan.page_total)
+    store.meta_set("layout", layout.record())
     websub.ping_hubs(config.hubs, _subscription_urls(config, written))
     return written
 
 
-def _plan(store: Store, config: Config, lang: str, states: list, settings: str,
-          now: datetime) -> _Plan:
-    """Which items ``lang`` shows where, and which archive pages must be rendered.
-
-    Each page's digest covers the settings, its number, whether a newer page
-    follows, and per entry the item's and translation's versions and the entry
-    status; a page is rendered when its digest differs from the one recorded at
-    its last publication, or when one of its files is missing. ``states`` are
-    ``(id, published, updated, content_hash, seq, digest line)`` tuples.
-    """
-    source = lang == config.source_language
-    trs = {} if source else store.translation_states(lang)
-    reviewed_only = config.review.policy(lang) == "reviewed"
-    plain = not reviewed_only and not config.review.delay(lang)
-    status, visible = {}, []  # visible: (id, updated, digest line), newest first
-    for row in states:
-        item_id, content_hash = row[0], row[3]
-        tr = trs.get(item_id)
-        if source:
-            shown = "source"
-        elif tr is None or tr[1] != content_hash:
-            shown = None if reviewed_only else "awaiting"
-        elif tr[2] == "translated" and plain:
-            shown = "translated"
-        else:
-            shown = _decide(config, lang, content_hash, tr, now)
-        if shown is not None:
-            status[item_id] = shown
-            visible.append((item_id, row[2], f"{row[5]} {shown} {tr[4] if tr else None}"))
-    window = [row[0] for row in visible[:config.max_items]]
-    archived = visible[config.max_items:][::-1]
-    size = config.archive_size
-    total = archive.page_count(len(archived), size)
-    known = store.page_stamps(lang)
-    folder = config.output_dir / lang
-    pages, stamps = {}, {}
-    for page in range(1, total + 1):
-        rows = archived[(page - 1) * size: page * size]
-        digest = hashlib.sha256(repr((settings, lang, page, page < total,
-                                      archived[-1][1] if not rows else "")).encode())
-        digest.update("\n".join(row[2] for row in rows).encode())
-        stamp = digest.hexdigest()
-        if known.get(page) != stamp or not all(
-                (folder / name.format(page)).is_file() for name in ARCHIVE_NAMES):
-            pages[page] = [row[0] for row in rows]
-            stamps[page] = stamp
-    return _Plan(lang, window, {i: status[i] for i in
-                                [*window, *(i for ids in pages.values() for i in ids)]},
-                 pages, total, archived[-1][1] if archived else "", stamps)
+def _plans(store: Store, config: Config, now: datetime) -> tuple[dict, planning.Layout]:
+    """Every language's plan, and the layout to record once it is published."""
+    # Read first: a change made while this publish runs is seen by the next one.
+    version, mark = store.data_version(), store.last_item_mark()
+    settings = repr(_settings(config))
+    last = planning.Layout.load(store.meta_get("layout"))
+    new, edited = store.changes_since(last.version, last.mark) if last else (set(), True)
+    count = last.count + len(new) if last else 0
+    plans, states = {}, None
+    for lang in config.languages:
+        found = planning.quick(store, config, lang, settings, last, count, new, edited, now)
+        if found is None:
+            if states is None:
+                states = store.item_states()
+            found = planning.full(store, config, lang, states, settings, now)
+        plans[lang] = found
+    if states is not None:
+        count = len(states)
+    return plans, planning.Layout(version, count, mark, planning.settings_digest(settings))
 
 
 def _subscription_urls(config: Config, written: list[Path]) -> list[str]:
@@ -207,7 +161,7 @@ def url(config: Config, lang: str, name: str) -> str:
     return f"{config.base_url}{lang}/{name}"
 
 
-def _edition(store: Store, config: Config, plan: _Plan, items: dict[str, Item],
+def _edition(store: Store, config: Config, plan: planning.Plan, items: dict[str, Item],
              newest: datetime, now: datetime) -> Edition:
     lang = plan.lang
     ids = list(plan.status)
@@ -248,36 +202,10 @@ def _public(config: Config, item: Item) -> Item:
                              f"{anchor(item)}")
 
 
-def _decide(config: Config, lang: str, content_hash: str, tr, now: datetime) -> str | None:
-    """The status of ``lang``'s entry for an item, or None while it waits (policy).
-
-    ``tr`` is the item's translation (a ``Translation`` or a state row with
-    ``content_hash``, ``status`` and ``changed``), or None.
-    """
-    if lang == config.source_language:
-        return "source"
-    current = tr if tr is not None and tr.content_hash == content_hash else None
-    if current is not None and current.status == "reviewed":
-        return "reviewed"
-    if config.review.policy(lang) == "reviewed":
-        return None  # only approved translations are published in this language
-    if current is not None and current.status == "translated":
-        delay = config.review.delay(lang)
-        changed = current.changed
-        if delay and changed:
-            changed = from_iso(changed) if isinstance(changed, str) else changed
-            if (now - changed).total_seconds() < delay:
-                return None  # machine output waits for review until the delay is over
-        return "translated"
-    # No usable translation: the source text, labelled with the *source* language,
-    # saying it awaits translation. Never dropped, never mislabelled.
-    return "failed" if current is not None and current.status == "failed" else "awaiting"
-
-
 def _entry(config: Config, lang: str, item: Item, guid: str, tr: Translation | None,
            now: datetime) -> Entry | None:
     """The entry ``lang``'s feed shows for ``item``, or None while it waits (policy)."""
-    status = _decide(config, lang, item.content_hash, tr, now)
+    status = planning.decide(config, lang, item.content_hash, tr, now)
     if status is None:
         return None
     if status == "source":

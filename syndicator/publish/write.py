@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -27,6 +29,33 @@ def write_if_changed(path: Path, data: bytes) -> bool:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)  # atomic on POSIX: readers see the old or the new file
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def append_atomically(path: Path, extra: bytes, unchanged: Callable[[], bool]) -> bool:
+    """Replace ``path`` by its bytes followed by ``extra``, atomically.
+
+    The kernel copies the file (sendfile), so appending to a large catalog costs
+    a copy and an fsync, not reading and comparing it in Python. ``unchanged()``
+    is asked just before the replace; when it says the file changed meanwhile
+    (an editor saved it), nothing is replaced and False is returned.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(path, tmp)
+        with open(tmp, "ab") as handle:
+            handle.write(extra)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        if not unchanged():
+            Path(tmp).unlink()
+            return False
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
