@@ -67,6 +67,10 @@ class Store:
                     new += 1
                 elif row.content_hash != item.content_hash:
                     values = _item_values(item, now, from_iso(row.published))
+                    if values["published"] != row.published:
+                        # The item moves in every feed's order, and its old place is
+                        # not kept: publishing must plan from every item's state.
+                        _meta_put(conn, "layout", "")
                     conn.execute(items.update().where(items.c.id == item.id)
                                  .values(seq=_bump(conn), **_unique_updated(conn, values)))
                     updated += 1
@@ -103,13 +107,13 @@ class Store:
                 found[item_id] = newer + same_day
         return found
 
-    def changes_since(self, version: int, mark: int) -> tuple[set[str], bool]:
-        """(ids of the items stored after ``mark``, whether an older item changed after
-        data version ``version``)."""
+    def changes_since(self, version: int, mark: int) -> tuple[set[str], set[str]]:
+        """(ids of the items stored after ``mark``, ids of the older items changed
+        after data version ``version``)."""
         new = self.items_after(mark)
         query = sa.select(items.c.id).where(items.c.seq > version)
         with self.engine.connect() as conn:
-            return new, any(r[0] not in new for r in conn.execute(query))
+            return new, {r[0] for r in conn.execute(query)} - new
 
     def translations_changed(self, lang: str, version: int) -> set[str]:
         """Item ids whose translation into ``lang`` changed after data version ``version``."""

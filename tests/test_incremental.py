@@ -135,6 +135,7 @@ def test_the_quick_plan_equals_the_full_plan_after_new_items_and_translations(se
         lambda: store.upsert_items([_item(20)], NOW),  # a new item
         lambda: store.upsert_items([_item(21), _item(22)], NOW),  # two: a new page
         lambda: store.upsert_items([backdated], NOW),  # a new item among archived ones
+        lambda: store.upsert_items([_item(1, "Item one, edited")], NOW),  # edited in place
         lambda: store.mark_stale("ru", None),  # every translation changes
         lambda: (config.output_dir / "hy" / "feed-archive-2.json").unlink(),
     ]
@@ -148,11 +149,15 @@ def test_the_quick_plan_equals_the_full_plan_after_new_items_and_translations(se
         assert any(plan.pages for plan in full.values()), n  # the step changed pages
 
 
-def test_after_an_edit_the_full_planner_runs(setup):
+def test_after_an_edit_that_moves_an_item_the_full_planner_runs(setup, tmp_path):
     config, store = setup
-    store.upsert_items([_item(2, "Item two, edited")], NOW)
-    quick, _ = _both_plans(store, config)
-    assert set(quick.values()) == {None}  # the edit may move the item: its old page is unknown
+    moved = dataclasses.replace(_item(2, "Item two, redated"),
+                                published=datetime(2024, 2, 1, tzinfo=timezone.utc))
+    store.upsert_items([moved], NOW)
+    assert store.meta_get("layout") == ""  # its old place is not kept: plan from everything
+    publish_all(store, config, NOW)
+    assert store.meta_get("layout")
+    assert _files(config.output_dir) == _cold(config, store, tmp_path / "cold")
 
 
 def test_a_missing_archive_page_is_rendered_again_at_the_next_publish(setup):

@@ -123,7 +123,7 @@ def _plans(store: Store, config: Config, now: datetime) -> tuple[dict, planning.
     version, mark = store.data_version(), store.last_item_mark()
     settings = repr(_settings(config))
     last = planning.Layout.load(store.meta_get("layout"))
-    new, edited = store.changes_since(last.version, last.mark) if last else (set(), True)
+    new, edited = store.changes_since(last.version, last.mark) if last else (set(), set())
     count = last.count + len(new) if last else 0
     plans, states = {}, None
     for lang in config.languages:

@@ -12,9 +12,9 @@ Two planners give the same plan:
 - ``quick`` reads only what changed since the last publish (new items, changed
   translations) plus the subscription window and the pages those changes
   touch. It applies when every item is shown (no review policy holds any
-  back), the settings are as last published and no stored item was edited
-  (an edit may move an item, and its old place is not kept); otherwise the
-  full planner runs.
+  back), the settings are as last published and no edit changed an item's
+  date (the item would move, and its old place is not kept: the store then
+  clears the recorded layout); otherwise the full planner runs.
 """
 from __future__ import annotations
 
@@ -156,14 +156,14 @@ def full(store: Store, config: Config, lang: str, states: list, settings: str,
 
 
 def quick(store: Store, config: Config, lang: str, settings: str, last: Layout | None,
-          count: int, new: set[str], edited: bool, now: datetime) -> Plan | None:
+          count: int, new: set[str], edited: set[str], now: datetime) -> Plan | None:
     """The plan from what changed since ``last`` (None when it does not apply).
 
-    ``count``: items now; ``new``: ids of the items stored since; ``edited``:
-    whether a stored item changed since. Items are ordered newest first (position
-    k); archived items are numbered from the oldest (index a = count - 1 - k)."""
+    ``count``: items now; ``new``: ids of the items stored since; ``edited``: ids
+    of older items changed since (in place). Items are ordered newest first
+    (position k); archived items are numbered from the oldest (a = count - 1 - k)."""
     size, window_size = config.archive_size, config.max_items
-    if (last is None or edited or last.settings != settings_digest(settings)
+    if (last is None or last.settings != settings_digest(settings)
             or not _shows_everything(config, lang)
             or last.count <= window_size):  # nothing was archived: the full plan is small
         return None
@@ -176,7 +176,8 @@ def quick(store: Store, config: Config, lang: str, settings: str, last: Layout |
     # A new item shifts every archived item newer than it by one place: its page
     # and all newer ones change. One in the window pushes the window's oldest
     # entry into the archive, after every entry already there.
-    positions = store.item_positions(sorted(new | store.translations_changed(lang, last.version)))
+    positions = store.item_positions(
+        sorted(new | edited | store.translations_changed(lang, last.version)))
     shifted = [count - 1 - positions[i] if positions[i] >= window_size else old_archived
                for i in new]
     if shifted:
