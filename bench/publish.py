@@ -11,19 +11,27 @@ ky tg. Each round:
     of the element trees of exactly the RSS and Atom documents (p) wrote,
     parsed beforehand (untimed).
 
-Printed: the times, (p)/(x) and (f)/(x) (target <= 2), and then one more
-rebuild under cProfile: the share of time in feedgen's own code, in lxml, in
-JSON encoding, in Babel and in jinja2, and the top functions.
+With ``--baseline FILE`` (another version of syndicator/publish/feeds.py, e.g.
+``git show 5787182:syndicator/publish/feeds.py``, the last one built with
+feedgen), each round also replays every ``feeds.rss``/``feeds.atom`` call of a
+rebuild, recorded once, through (b) that module and (c) the current one.
 
-    python bench/publish.py [--runs 5] [--items 10000] [--top 25]
+Printed: the times, (p)/(x) and (f)/(x) (target <= 2), (b)/(x) and (c)/(x),
+and then one more rebuild under cProfile: the share of time in JSON encoding,
+in Babel, in jinja2, in SQLAlchemy and in syndicator's own code, and the top
+functions.
+
+    python bench/publish.py [--runs 5] [--items 10000] [--top 25] [--baseline FILE]
 """
 from __future__ import annotations
 
 import argparse
 import cProfile
 import dataclasses
+import importlib.util
 import pstats
 import shutil
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -51,24 +59,42 @@ def cold_publish(bench, dest: Path, spent: Counter) -> float:
     return elapsed
 
 
-def wrap_feeds(spent: Counter) -> None:
+def wrap_feeds(spent: Counter, recorder: dict) -> dict:
+    """Time feeds.rss and feeds.atom into ``spent``; while ``recorder["calls"]`` is a
+    list, also record their calls there. Returns the unwrapped functions."""
     from syndicator.publish import feeds
 
-    for name in ("rss", "atom"):
-        original = getattr(feeds, name)
-
-        def timed(*args, _original=original, **kwargs):
+    originals = {name: getattr(feeds, name) for name in ("rss", "atom")}
+    for name, original in originals.items():
+        def timed(*args, _name=name, _original=original, **kwargs):
+            if recorder["calls"] is not None:
+                recorder["calls"].append((_name, args, kwargs))
             start = time.perf_counter()
             try:
                 return _original(*args, **kwargs)
             finally:
                 spent["feeds"] += time.perf_counter() - start
         setattr(feeds, name, timed)
+    return originals
+
+
+def load_feeds(path: str):
+    """A feeds.py from elsewhere, as a module of the syndicator.publish package."""
+    spec = importlib.util.spec_from_file_location("syndicator.publish._baseline_feeds", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def replay(functions, calls: list) -> None:
+    for name, args, kwargs in calls:
+        functions[name](*args, **kwargs)
 
 
 def shares(stats: pstats.Stats) -> dict[str, float]:
     """Own time (tottime) per library, as a share of the whole."""
-    groups = {"feedgen": "feedgen", "json": "/json/",
+    groups = {"json": "/json/",
               "babel": "babel", "jinja2": "jinja2", "sqlalchemy/sqlite": "sqlalchemy",
               "syndicator": "/syndicator/"}
     own = Counter()
@@ -91,15 +117,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--baseline", help="a feeds.py to time against the current one")
     args = parser.parse_args()
 
     bench, other = store10k.start("publish", args.items)
     root = bench.root
     spent = Counter()
-    wrap_feeds(spent)
+    recorder = {"calls": [] if args.baseline else None}
+    current = wrap_feeds(spent, recorder)
     # The trees: every RSS and Atom document a cold publish writes, parsed once.
     sample = root / "sample"
     cold_publish(bench, sample, spent)
+    calls, recorder["calls"] = recorder["calls"], None
+    if calls is not None:
+        baseline = load_feeds(args.baseline)
+        for name, call, kwargs in calls[:50]:  # the same documents, or the comparison is void
+            assert (getattr(baseline, name)(*call, **kwargs)
+                    == current[name](*call, **kwargs)), name
     paths = sorted(sample.glob("feeds/*/*.xml"))
     trees = [etree.fromstring(p.read_bytes()) for p in paths]
     size = sum(p.stat().st_size for p in paths)
@@ -112,19 +146,25 @@ def main() -> None:
         for tree in trees:
             etree.tostring(tree, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
-    times = {"p": [], "f": [], "x": []}
+    times = {"p": [], "f": [], "x": [], "b": [], "c": []}
+    keys = "pxbc" if calls is not None else "px"
     for r in range(args.runs):
-        for key in ("px" if r % 2 == 0 else "xp"):
+        for key in (keys if r % 2 == 0 else keys[::-1]):
             if key == "p":
                 times["p"].append(cold_publish(bench, root / f"run{r}", spent))
                 times["f"].append(spent["feeds"])
                 shutil.rmtree(root / f"run{r}")
-            else:
+            elif key == "x":
                 times["x"].append(common.timed(bare))
+            else:
+                functions = current if key == "c" else vars(baseline)
+                times[key].append(common.timed(lambda f=functions: replay(f, calls)))
+        replayed = (f"; replayed: baseline {times['b'][-1]:5.1f} s, current "
+                    f"{times['c'][-1]:5.2f} s" if calls is not None else "")
         print(f"round {r + 1}: publish_all {times['p'][-1]:6.1f} s (RSS+Atom "
               f"{times['f'][-1]:5.1f} s), tostring {times['x'][-1]:5.2f} s, ratios "
-              f"{times['p'][-1] / times['x'][-1]:.1f} and {times['f'][-1] / times['x'][-1]:.1f}",
-              flush=True)
+              f"{times['p'][-1] / times['x'][-1]:.1f} and {times['f'][-1] / times['x'][-1]:.1f}"
+              f"{replayed}", flush=True)
     profiler = cProfile.Profile()
     profiler.runcall(cold_publish, bench, root / "profiled", spent)
     bench.close()
@@ -138,9 +178,18 @@ def main() -> None:
     print(f"  (x) etree.tostring of the same RSS/Atom trees {median(times['x']):7.2f} s")
     print(f"ratio (p)/(x) = {p_ratio:.1f}   target <= 2   {'MET' if p_ratio <= 2 else 'MISSED'}")
     print(f"ratio (f)/(x) = {f_ratio:.1f}   (feeds alone)")
+    if calls is not None:
+        b_ratio = median(b / x for b, x in zip(times["b"], times["x"]))
+        c_ratio = median(c / x for c, x in zip(times["c"], times["x"]))
+        bc_ratio = median(b / c for b, c in zip(times["b"], times["c"]))
+        print(f"the {len(calls)} rss/atom calls of a rebuild, replayed:")
+        print(f"  (b) baseline {args.baseline}  {median(times['b']):7.2f} s   (b)/(x) = "
+              f"{b_ratio:.1f}")
+        print(f"  (c) current feeds module  {median(times['c']):7.2f} s   (c)/(x) = "
+              f"{c_ratio:.2f}   (b)/(c) = {bc_ratio:.1f}")
     stats = pstats.Stats(profiler)
-    print("\none more full rebuild under cProfile, own time by library (lxml is compiled "
-          "Cython, invisible to cProfile:\nits time counts in its Python callers, e.g. feedgen):")
+    print("\none more full rebuild under cProfile, own time by library (compiled code, "
+          "such as lxml's,\nis invisible to cProfile: its time counts in its Python callers):")
     for label, share in shares(stats).items():
         print(f"  {label:<20} {share:6.1%}")
     print(f"\ntop {args.top} by cumulative time:")

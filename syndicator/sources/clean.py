@@ -19,7 +19,7 @@ from lxml import etree
 from ..models import Image
 
 # Characters XML 1.0 forbids (C0 controls except tab/newline/return, lone
-# surrogates, U+FFFE/U+FFFF): one of them would make feedgen fail the whole feed.
+# surrogates, U+FFFE/U+FFFF): one of them would make the whole feed fail.
 # Also invisible characters used for spoofing: bidi embeddings and overrides
 # (U+202A-E, U+2066-9), and zero-width space / word joiner / BOM; ZWJ and ZWNJ
 # stay, as scripts and emoji need them.
