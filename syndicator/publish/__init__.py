@@ -92,7 +92,8 @@ def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
     plans, layout = _plans(store, config, now)
     wanted = {i for plan in plans.values()
               for i in [*plan.window, *(i for ids in plan.pages.values() for i in ids)]}
-    items = store.items_by_id(sorted(wanted))
+    # Every language shows the same items: make their links public once, not 7 times.
+    items = {i: _public(config, item) for i, item in store.items_by_id(sorted(wanted)).items()}
     newest = store.item_states(0, 1)
     newest = from_iso(newest[0][2]) if newest else feeds.EPOCH
     editions = {lang: _edition(store, config, plan, items, newest, now)
@@ -169,10 +170,9 @@ def _edition(store: Store, config: Config, plan: planning.Plan, items: dict[str,
                             lambda item_id: make_guid(config.base_url, lang, items[item_id]))
     translated = ({} if lang == config.source_language
                   else store.translations_for(lang, ids, segments=False))
-    public = {i: _public(config, items[i]) for i in ids}
 
     def entry(item_id: str) -> Entry:
-        found = _entry(config, lang, public[item_id], guids[item_id],
+        found = _entry(config, lang, items[item_id], guids[item_id],
                        translated.get(item_id), now)
         assert found is not None and found.status == plan.status[item_id], item_id
         return found
