@@ -261,3 +261,20 @@ def test_publishing_reads_states_from_covering_indexes(setup):
             plan = " ".join(r[-1] for r in conn.execute(sa.text(
                 "EXPLAIN QUERY PLAN " + query.text)))
             assert "COVERING INDEX" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_a_write_that_fails_in_a_batch_is_raised_and_leaves_no_temp_file(tmp_path,
+                                                                          monkeypatch):
+    real_replace = write.os.replace
+
+    def disk_full_for_atom(src, dst):
+        if Path(dst).name == "atom.xml":
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+    monkeypatch.setattr(write.os, "replace", disk_full_for_atom)
+    with pytest.raises(OSError, match="No space"):
+        with write.Writes() as writes:
+            assert writes.write_if_changed(tmp_path / "rss.xml", b"<rss/>")
+            assert writes.write_if_changed(tmp_path / "atom.xml", b"<feed/>")
+    assert (tmp_path / "rss.xml").read_bytes() == b"<rss/>"
+    assert [p.name for p in tmp_path.iterdir()] == ["rss.xml"]  # no temp file left

@@ -25,7 +25,7 @@ from ..store import Store, from_iso
 from . import archive, feeds, i18n, planning, websub
 from .jsonfeed import jsonfeed
 from .opml import opml
-from .write import write_if_changed
+from .write import Writes
 
 log = logging.getLogger(__name__)
 WIDGET_ITEMS = 10
@@ -107,10 +107,11 @@ def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
                         archive.documents(config, edition, _content))
         for lang, edition in editions.items())
     written = []
-    for path, data in itertools.chain(documents, _index_documents(config, editions).items()):
-        if write_if_changed(path, data):
-            log.info("wrote %s", path)
-            written.append(path)
+    with Writes() as writes:
+        for path, data in itertools.chain(documents, _index_documents(config, editions).items()):
+            if writes.write_if_changed(path, data):
+                log.info("wrote %s", path)
+                written.append(path)
     for lang, plan in plans.items():
         store.save_page_stamps(lang, plan.stamps, plan.page_total)
     store.meta_set("layout", layout.record())

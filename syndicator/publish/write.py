@@ -5,6 +5,7 @@ import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -15,9 +16,47 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     Returns True when the file was written. Unchanged files keep their mtime, so
     conditional GETs and rsync see nothing new.
     """
+    tmp = _staged(path, data)
+    if tmp is not None:
+        _commit(tmp, path)
+    return tmp is not None
+
+
+class Writes:
+    """``write_if_changed`` for many files, whose fsync and rename run on a few threads.
+
+    Syncing a file waits for the disk; meanwhile the caller renders the next
+    document (fsync releases the GIL). Each file is still replaced atomically,
+    and only once its bytes are on disk. Leaving the ``with`` block waits for
+    every write and raises the first error.
+    """
+
+    def __init__(self, threads: int = 4):
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="write")
+        self._pending: list[Future] = []
+
+    def __enter__(self) -> "Writes":
+        return self
+
+    def write_if_changed(self, path: Path, data: bytes) -> bool:
+        tmp = _staged(path, data)
+        if tmp is not None:
+            self._pending.append(self._pool.submit(_commit, tmp, path))
+        return tmp is not None
+
+    def __exit__(self, *exc_info) -> None:
+        self._pool.shutdown(wait=True)
+        errors = [f.exception() for f in self._pending if f.exception() is not None]
+        if errors and exc_info[0] is None:
+            raise errors[0]
+
+
+def _staged(path: Path, data: bytes) -> str | None:
+    """A temp file beside ``path`` holding ``data`` (not yet synced); None when
+    ``path`` already holds exactly these bytes."""
     try:
         if path.read_bytes() == data:
-            return False
+            return None
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -25,14 +64,24 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _commit(tmp: str, path: Path) -> None:
+    try:
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the bytes are on disk before the name points at them
+        finally:
+            os.close(fd)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)  # atomic on POSIX: readers see the old or the new file
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return True
 
 
 def append_atomically(path: Path, extra: bytes, unchanged: Callable[[], bool]) -> bool:
