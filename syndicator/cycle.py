@@ -81,13 +81,13 @@ def release_free_memory() -> None:
     ``run`` stays at the RSS of what it uses, not of its biggest cycle so far.
 
     glibc keeps freed heap for reuse, and whenever a large block it had mmapped is
-    freed it raises its trim threshold to twice that block (up to 64 MB): heap
-    tops below it are never returned. CTranslate2's batch buffers thus stayed
-    resident in its worker thread's arena (+10..15 MB at the first real batch,
-    creeping with bigger ones), and so did the ~130 MB the cold first cycle freed.
-    Pinning the threshold at glibc's default (which also stops glibc raising it
-    again) returns heap tops as they are freed; the trim returns the free pages
-    inside the heaps. Cheap: a few ms per cycle.
+    freed it raises its trim threshold to twice that block (up to 64 MB): heap tops
+    below it are then never given back, and malloc_trim() does not shrink the top
+    of a thread's arena. So CTranslate2's batch buffers stayed resident in its
+    worker thread's arena (+14 MB at the first real batch, more with longer ones),
+    as did the ~135 MB the cold first cycle freed. Pinning the threshold at glibc's
+    default (which also stops glibc raising it again) returns heap tops as they
+    are freed; the trim returns the free pages inside the heaps. 1-8 ms a cycle.
     """
     if _malloc_trim is not None:
         _mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
