@@ -149,6 +149,15 @@ def test_the_quick_plan_equals_the_full_plan_after_new_items_and_translations(se
         assert any(plan.pages for plan in full.values()), n  # the step changed pages
 
 
+def test_when_many_translations_changed_the_full_planner_runs(setup, monkeypatch):
+    config, store = setup
+    monkeypatch.setattr(planning, "MAX_CHANGED", 3)
+    store.mark_stale("ru", None)  # what `translate --refresh` does: 8 translations change
+    _translate(store, "ru", NOW)
+    quick, _ = _both_plans(store, config)
+    assert quick["ru"] is None and quick["en"] is not None
+
+
 def test_after_an_edit_that_moves_an_item_the_full_planner_runs(setup, tmp_path):
     config, store = setup
     moved = dataclasses.replace(_item(2, "Item two, redated"),
