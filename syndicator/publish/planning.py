@@ -176,14 +176,14 @@ def quick(store: Store, config: Config, lang: str, settings: str, last: Layout |
     known = store.page_stamps(lang)
     if set(known) != set(range(1, old_total + 1)):
         return None
-    dirty = set()
-    # A new item shifts every archived item newer than it by one place: its page
-    # and all newer ones change. One in the window pushes the window's oldest
-    # entry into the archive, after every entry already there.
     changed = new | edited | store.translations_changed(lang, last.version)
     if len(changed) > MAX_CHANGED:
         return None  # e.g. after `translate --refresh`: one pass over all is cheaper
     positions = store.item_positions(sorted(changed))
+    dirty = set()
+    # A new item shifts every archived item newer than it by one place: its page
+    # and all newer ones change. One in the window pushes the window's oldest
+    # entry into the archive, after every entry already there.
     shifted = [count - 1 - positions[i] if positions[i] >= window_size else old_archived
                for i in new]
     if shifted:
