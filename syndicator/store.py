@@ -102,9 +102,9 @@ class Store:
                                          .where(items.c.id == item_id)).scalar_one()
                 newer = conn.execute(sa.select(sa.func.count()).where(
                     items.c.published > published)).scalar()
-                same_day = conn.execute(sa.select(sa.func.count()).where(
+                same_instant = conn.execute(sa.select(sa.func.count()).where(
                     items.c.published == published, items.c.id < item_id)).scalar()
-                found[item_id] = newer + same_day
+                found[item_id] = newer + same_instant
         return found
 
     def changes_since(self, version: int, mark: int) -> tuple[set[str], set[str]]:

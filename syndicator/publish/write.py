@@ -70,7 +70,9 @@ def _staged(path: Path, data: bytes) -> str | None:
     return tmp
 
 
-def _commit(tmp: str, path: Path) -> None:
+def _commit(tmp: str, path: Path, unchanged: Callable[[], bool] = lambda: True) -> bool:
+    """Sync ``tmp`` and rename it over ``path``; False (and ``tmp`` removed) when
+    ``unchanged()``, asked just before the rename, says ``path`` changed meanwhile."""
     try:
         fd = os.open(tmp, os.O_RDONLY)
         try:
@@ -78,10 +80,14 @@ def _commit(tmp: str, path: Path) -> None:
         finally:
             os.close(fd)
         os.chmod(tmp, 0o644)
+        if not unchanged():
+            Path(tmp).unlink()
+            return False
         os.replace(tmp, path)  # atomic on POSIX: readers see the old or the new file
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return True
 
 
 def append_atomically(path: Path, extra: bytes, unchanged: Callable[[], bool]) -> bool:
@@ -98,17 +104,10 @@ def append_atomically(path: Path, extra: bytes, unchanged: Callable[[], bool]) -
         shutil.copyfile(path, tmp)
         with open(tmp, "ab") as handle:
             handle.write(extra)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        if not unchanged():
-            Path(tmp).unlink()
-            return False
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return True
+    return _commit(tmp, path, unchanged)
 
 
 STALE_AFTER = 600  # seconds; a live writer finishes its temp file within this
