@@ -32,7 +32,7 @@ from babel.messages.plurals import get_plural
 
 from .config import Config
 from . import pofile
-from .publish.write import append_atomically, write_if_changed
+from .publish.write import append_in_place, repair_append, write_if_changed
 from .schema import approvals, history
 from .store import Store, from_iso, iso
 
@@ -108,6 +108,9 @@ def _locked(path: Path) -> Iterator[None]:
     with open(path.with_name(path.name + ".lock"), "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
+            if repair_append(path):
+                log.warning("%s: took back the end of an append that a stopped process "
+                            "left half-written; its entries are merged again", path)
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
@@ -230,8 +233,9 @@ def _append_new(store: Store, config: Config, lang: str, item_ids: list[str],
 
     It applies when the file is byte for byte syndicator's last merge and every
     changed translation is of an item stored after that merge: none of their keys
-    can be in the file. The file is then copied by the kernel and extended, never
-    read into Python, so the cost does not grow with the catalog."""
+    can be in the file. Their entries are then appended in place (journaled, see
+    ``append_in_place``), and the file is never read: the cost does not grow
+    with the catalog."""
     path = catalog_path(config, lang)
     since = store.meta_get(f"exported:{lang}")
     if not since or not path.is_file():
@@ -265,9 +269,8 @@ def _append_new(store: Store, config: Config, lang: str, item_ids: list[str],
         if not len(po):
             return False
         blocks = "\n\n".join("\n".join(pofile.entry_lines(e)) for e in po)
-        if not append_atomically(path, ("\n" + blocks + "\n").encode("utf-8"),
-                                 unchanged=lambda: _stamp(path) == before):
-            return None  # saved by an editor while we appended: merge its new contents
+        if not append_in_place(path, ("\n" + blocks + "\n").encode("utf-8"), before):
+            return None  # saved by an editor while we prepared: merge its new contents
         _written(store, lang, path, before, True, appendable=True)
         return True
 

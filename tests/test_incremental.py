@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import subprocess
+import sys
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import polib
 import pytest
 import sqlalchemy as sa
 
@@ -226,20 +229,69 @@ def test_a_save_while_entries_are_appended_is_merged_not_overwritten(setup, monk
     path = catalog_path(config, "ru")
     store.upsert_items([_item(60)], NOW)
     _translate(store, "ru", NOW)
-    real_copy = write.shutil.copyfile
+    real_translations_for = store.translations_for
 
-    def copy_then_editor_saves(src, dst):
-        real_copy(src, dst)  # the append works on this copy...
-        # ...while a PO editor saves a correction into the original.
+    def editor_saves_meanwhile(*args, **kwargs):
+        # The append has checked the file and is gathering the new entries
+        # when a PO editor (which takes no lock) saves a correction.
+        monkeypatch.setattr(store, "translations_for", real_translations_for)  # once
         time.sleep(0.01)
-        path.write_text(path.read_text(encoding="utf-8").replace(
-            'msgstr "[ru] Summary 3."', 'msgstr "Резюме 3."'), encoding="utf-8")
-    monkeypatch.setattr(write.shutil, "copyfile", copy_then_editor_saves)
+        po = polib.pofile(str(path), wrapwidth=79)
+        entry = next(e for e in po if e.msgstr == "[ru] Summary 3.")
+        entry.msgstr, entry.flags = "Резюме 3.", []
+        po.save()
+        return real_translations_for(*args, **kwargs)
+    monkeypatch.setattr(store, "translations_for", editor_saves_meanwhile)
     items = store.recent_items(None)
     assert export_catalog(store, config, "ru", [i.id for i in items],
                           {i.id: i.url for i in items}, NOW)
     text = path.read_text(encoding="utf-8")
     assert 'msgstr "Резюме 3."' in text and "Item number 60" in text
+    assert text.count("Item number 60") == text.count("Item number 7")  # each entry once
+    assert catalog.import_catalog(store, config, "ru", NOW) == 1  # the correction still counts
+
+
+KILLED_MID_APPEND = """
+import os, sys
+from pathlib import Path
+from syndicator.publish import write
+
+path, extra = Path(sys.argv[1]), sys.argv[2].encode()
+st = os.stat(path)
+real_write = os.write
+def write_half_then_die(fd, data):
+    real_write(fd, bytes(data[:len(data) // 2]))
+    os._exit(9)  # killed: no cleanup runs
+write.os.write = write_half_then_die
+write.append_in_place(path, extra, (st.st_mtime_ns, st.st_size, st.st_ino))
+"""
+
+
+def test_an_append_cut_short_by_a_kill_is_taken_back_and_merged_again(setup, tmp_path):
+    config, store = setup
+    items = store.recent_items(None)
+    export_catalog(store, config, "ru", [i.id for i in items], {i.id: i.url for i in items},
+                   NOW)
+    path = catalog_path(config, "ru")
+    whole = path.read_bytes()
+    entry = '\nmsgctxt "desk/x#title"\nmsgid "Cut"\nmsgstr "Обрезано"\n'
+    child = subprocess.run([sys.executable, "-c", KILLED_MID_APPEND, str(path), entry])
+    assert child.returncode == 9
+    assert path.read_bytes() != whole and path.read_bytes().startswith(whole)  # half an entry
+    store.upsert_items([_item(61)], NOW)
+    _translate(store, "ru", NOW)
+    items = store.recent_items(None)
+    assert catalog.import_catalog(store, config, "ru", NOW) == 0  # nothing half-read approved
+    assert export_catalog(store, config, "ru", [i.id for i in items],
+                          {i.id: i.url for i in items}, NOW)
+    text = path.read_text(encoding="utf-8")
+    assert "Обрез" not in text and "Item number 61" in text
+    assert not list(path.parent.glob(".*.append"))
+    # The same merge into the file as it was before the kill.
+    path.write_bytes(whole)
+    store.meta_set("po-written:ru", "")
+    export_catalog(store, config, "ru", [i.id for i in items], {i.id: i.url for i in items}, NOW)
+    assert path.read_text(encoding="utf-8") == text
 
 
 def test_an_edited_catalog_is_merged_by_parsing_it(setup):
