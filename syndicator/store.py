@@ -231,7 +231,7 @@ class Store:
                     translations.c.lang == lang, translations.c.item_id.in_(chunk))
                 # Plain tuples and one dict per row: a full rebuild reads 60,000 of
                 # them, and SQLAlchemy's row mappings cost more than the read itself.
-                for row in conn.execute(query):
+                for row in conn.execute(query).all():  # one fetchall, not a fetch per row
                     values = dict(zip(names, row))
                     values["changed"] = from_iso(values["changed"])
                     values["segments"] = (tuple(map(tuple, json.loads(values["segments"])))
