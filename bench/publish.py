@@ -94,16 +94,15 @@ def replay(functions, calls: list) -> None:
 
 def shares(stats: pstats.Stats) -> dict[str, float]:
     """Own time (tottime) per library, as a share of the whole."""
-    groups = {"json": "/json/",
-              "babel": "babel", "jinja2": "jinja2", "sqlalchemy/sqlite": "sqlalchemy",
-              "syndicator": "/syndicator/"}
+    groups = {"json": ("/json/", "orjson"), "babel": ("babel",), "jinja2": ("jinja2",),
+              "sqlalchemy/sqlite": ("sqlalchemy",), "syndicator": ("/syndicator/",)}
     own = Counter()
     total = 0.0
     for (filename, _, name), (_, _, tottime, _, _) in stats.stats.items():
         total += tottime
         where = filename + " " + name
-        for label, needle in groups.items():
-            if needle in where:
+        for label, needles in groups.items():
+            if any(needle in where for needle in needles):
                 own[label] += tottime
                 break
     # fsync runs on publish's writer threads (publish/write.py, Writes), which
