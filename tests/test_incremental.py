@@ -58,6 +58,13 @@ def _translate(store, lang: str, now: datetime) -> None:
     store.save_translations(done, now)
 
 
+def _export_ru(store, config) -> bool:
+    """Merge every stored item's ``ru`` segments into news.po, as a cycle does."""
+    items = store.recent_items(None)
+    return export_catalog(store, config, "ru", [i.id for i in items],
+                          {i.id: i.url for i in items}, NOW)
+
+
 @pytest.fixture
 def setup(tmp_path):
     config = make_config(tmp_path, languages={"targets": ["ru", "hy"]},
@@ -223,9 +230,7 @@ def test_appended_catalog_entries_equal_a_full_merge(setup, tmp_path):
 
 def test_a_save_while_entries_are_appended_is_merged_not_overwritten(setup, monkeypatch):
     config, store = setup
-    items = store.recent_items(None)
-    export_catalog(store, config, "ru", [i.id for i in items], {i.id: i.url for i in items},
-                   NOW)
+    _export_ru(store, config)
     path = catalog_path(config, "ru")
     store.upsert_items([_item(60)], NOW)
     _translate(store, "ru", NOW)
@@ -242,9 +247,7 @@ def test_a_save_while_entries_are_appended_is_merged_not_overwritten(setup, monk
         po.save()
         return real_translations_for(*args, **kwargs)
     monkeypatch.setattr(store, "translations_for", editor_saves_meanwhile)
-    items = store.recent_items(None)
-    assert export_catalog(store, config, "ru", [i.id for i in items],
-                          {i.id: i.url for i in items}, NOW)
+    assert _export_ru(store, config)
     text = path.read_text(encoding="utf-8")
     assert 'msgstr "Резюме 3."' in text and "Item number 60" in text
     assert text.count("Item number 60") == text.count("Item number 7")  # each entry once
@@ -269,9 +272,7 @@ write.append_in_place(path, extra, (st.st_mtime_ns, st.st_size, st.st_ino))
 
 def test_an_append_cut_short_by_a_kill_is_taken_back_and_merged_again(setup, tmp_path):
     config, store = setup
-    items = store.recent_items(None)
-    export_catalog(store, config, "ru", [i.id for i in items], {i.id: i.url for i in items},
-                   NOW)
+    _export_ru(store, config)
     path = catalog_path(config, "ru")
     whole = path.read_bytes()
     entry = '\nmsgctxt "desk/x#title"\nmsgid "Cut"\nmsgstr "Обрезано"\n'
@@ -280,25 +281,21 @@ def test_an_append_cut_short_by_a_kill_is_taken_back_and_merged_again(setup, tmp
     assert path.read_bytes() != whole and path.read_bytes().startswith(whole)  # half an entry
     store.upsert_items([_item(61)], NOW)
     _translate(store, "ru", NOW)
-    items = store.recent_items(None)
     assert catalog.import_catalog(store, config, "ru", NOW) == 0  # nothing half-read approved
-    assert export_catalog(store, config, "ru", [i.id for i in items],
-                          {i.id: i.url for i in items}, NOW)
+    assert _export_ru(store, config)
     text = path.read_text(encoding="utf-8")
     assert "Обрез" not in text and "Item number 61" in text
     assert not list(path.parent.glob(".*.append"))
     # The same merge into the file as it was before the kill.
     path.write_bytes(whole)
     store.meta_set("po-written:ru", "")
-    export_catalog(store, config, "ru", [i.id for i in items], {i.id: i.url for i in items}, NOW)
+    _export_ru(store, config)
     assert path.read_text(encoding="utf-8") == text
 
 
 def test_an_edited_catalog_is_merged_by_parsing_it(setup):
     config, store = setup
-    items = store.recent_items(None)
-    urls = {i.id: i.url for i in items}
-    export_catalog(store, config, "ru", [i.id for i in items], urls, NOW)
+    _export_ru(store, config)
     path = catalog_path(config, "ru")
     path.write_text(path.read_text(encoding="utf-8").replace("[ru] Summary 8.",
                                                              "Резюме 8."), encoding="utf-8")
