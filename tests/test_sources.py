@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import gzip
+import json
 from datetime import datetime, timezone
 
 from syndicator.cycle import fetch_sources, store_results
-from syndicator.cycle import Progress
+from syndicator.cycle import Progress, run_once
 from syndicator.sources import fetch_source
 from syndicator.sources.http import Fetcher
 from syndicator.store import open_store
@@ -161,3 +162,24 @@ def test_files_source_reads_markdown_json_and_html_with_front_matter(tmp_path):
     assert by_title["Visit"].published is None  # dated at first sight by the store
     [problem] = result.problems
     assert "broken.md" in problem and "field 'title'" in problem
+
+
+def test_enclosure_lengths_that_are_not_plain_byte_counts_are_dropped_and_published(
+        tmp_path, site):
+    # A 23-digit length does not fit a JSON Feed reader's integers (nor orjson's);
+    # "²" passes str.isdigit() but not int(). Neither may stop the cycle.
+    rss = site.root / "news.rss"
+    text = rss.read_text(encoding="utf-8")
+    text = text.replace('length="74"', 'length="99999999999999999999999"', 1)
+    text = text.replace('length="74"', 'length="²"', 1)
+    rss.write_text(text, encoding="utf-8")
+    config = make_config(tmp_path, languages={"targets": ["ru"]},
+                         sources=[feed_source(site)])
+    report = run_once(config, now=NOW)
+    assert report.new == 6 and not report.errors, report
+    for lang in ("en", "ru"):
+        feed = json.loads((config.output_dir / lang / "feed.json").read_bytes())
+        sizes = [a.get("size_in_bytes") for item in feed["items"]
+                 for a in item.get("attachments", [])]
+        assert len(sizes) == 6 and sizes.count(None) == 2
+        assert all(0 < size < 100 for size in sizes if size is not None)  # the sample's own

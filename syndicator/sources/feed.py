@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import calendar
+import re
 import xml.parsers.expat
 from datetime import datetime, timezone
 from urllib.parse import urljoin
@@ -137,12 +138,21 @@ def _date(parsed) -> datetime | None:
     return datetime.fromtimestamp(calendar.timegm(parsed), timezone.utc) if parsed else None
 
 
+def _byte_count(value) -> int:
+    """An enclosure's length, or 0 (unknown) for anything but a plain byte count.
+
+    ASCII digits only ("²" passes str.isdigit() but not int()), and at most 15 of
+    them: a petabyte is more than any image, and JSON Feed readers (and orjson)
+    hold integers in 64 bits at most."""
+    value = str(value or "").strip()
+    return int(value) if re.fullmatch(r"[0-9]{1,15}", value) else 0
+
+
 def _image(entry, base: str) -> Image | None:
     for enclosure in entry.get("enclosures", []):
         if enclosure.get("type", "").startswith("image/") and enclosure.get("href"):
-            length = str(enclosure.get("length", "0"))
             return web_image(urljoin(base, enclosure["href"]), enclosure["type"],
-                             int(length) if length.isdigit() else 0)
+                             _byte_count(enclosure.get("length")))
     for media in entry.get("media_content", []):
         if media.get("url") and media.get("medium", "image") == "image":
             return web_image(urljoin(base, media["url"]), media.get("type", ""))
