@@ -101,34 +101,35 @@ def append_in_place(path: Path, extra: bytes, expected: tuple[int, int, int]) ->
 
     ``expected`` is (mtime_ns, size, inode). The check is made on the open file,
     so the bytes go to exactly that file; False (nothing written) when an
-    editor has saved it since. Returns True once ``extra`` is on disk.
-    The caller holds the file's lock, as ``repair_append`` must too.
+    editor has saved or removed it since. Returns True once ``extra`` is on
+    disk. The caller holds the file's lock, as ``repair_append`` must too.
     """
-    journal = _journal(path)
-    header = b"%d %d %d\n" % (expected[2], expected[1], len(extra))
-    with open(journal, "wb") as handle:
-        handle.write(header + extra)
-        handle.flush()
-        os.fsync(handle.fileno())  # the journal is whole before the file is touched
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except FileNotFoundError:
+        return False
     try:
         st = os.fstat(fd)
         if (st.st_mtime_ns, st.st_size, st.st_ino) != tuple(expected):
-            journal.unlink()
             return False
+        journal = _journal(path)
+        with open(journal, "wb") as handle:
+            handle.write(b"%d %d %d\n" % (st.st_ino, st.st_size, len(extra)) + extra)
+            handle.flush()
+            os.fsync(handle.fileno())  # the journal is whole before the file is touched
         try:
             view = memoryview(extra)
             while view:
                 view = view[os.write(fd, view):]
             os.fsync(fd)
         except BaseException:
-            os.ftruncate(fd, expected[1])  # a full disk: the file as it was
+            os.ftruncate(fd, st.st_size)  # a full disk: the file as it was
             journal.unlink()
             raise
+        journal.unlink()
+        return True
     finally:
         os.close(fd)
-    journal.unlink()
-    return True
 
 
 def repair_append(path: Path) -> bool:
