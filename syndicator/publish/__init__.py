@@ -173,10 +173,9 @@ def _edition(store: Store, config: Config, plan: planning.Plan, items: dict[str,
                   else store.translations_for(lang, ids, segments=False))
 
     def entry(item_id: str) -> Entry:
-        found = _entry(config, lang, items[item_id], guids[item_id],
-                       translated.get(item_id), now)
-        assert found is not None and found.status == plan.status[item_id], item_id
-        return found
+        # The plan already decided each status (planning.decide): not twice.
+        return _shown(config, lang, plan.status[item_id], items[item_id], guids[item_id],
+                      translated.get(item_id))
 
     entries = [entry(i) for i in plan.window]
     ui = i18n.UI(config.translations_dir, lang, config.title)
@@ -207,8 +206,12 @@ def _entry(config: Config, lang: str, item: Item, guid: str, tr: Translation | N
            now: datetime) -> Entry | None:
     """The entry ``lang``'s feed shows for ``item``, or None while it waits (policy)."""
     status = planning.decide(config, lang, item.content_hash, tr, now)
-    if status is None:
-        return None
+    return None if status is None else _shown(config, lang, status, item, guid, tr)
+
+
+def _shown(config: Config, lang: str, status: str, item: Item, guid: str,
+           tr: Translation | None) -> Entry:
+    """The entry of ``item`` in ``lang`` with a decided ``status``."""
     if status == "source":
         return Entry(item, lang, lang, "source", guid, item.title, item.summary, item.body)
     if status == "reviewed":

@@ -1,6 +1,8 @@
 """JSON Feed 1.1 for one language (https://jsonfeed.org/version/1.1)."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import orjson
 
 from ..models import Entry
@@ -52,9 +54,12 @@ def _item(entry: Entry, html: str, alternates: list[dict]) -> dict:
             attachment["size_in_bytes"] = image.length
         item["attachments"] = [attachment]
     # JSON Feed extensions start with "_": provenance and the other language versions.
-    # Only the engine's name: feeds carry no engine internals.
-    engine = "+".join(hop.split(":", 1)[0] for hop in entry.engine.split(" > ")) \
-        if entry.engine else ""
-    item["_syndicator"] = {"translation": entry.status, "engine": engine,
+    item["_syndicator"] = {"translation": entry.status, "engine": _engine_name(entry.engine),
                            "alternates": alternates}
     return item
+
+
+@lru_cache(maxsize=64)  # a handful of engines serve thousands of entries
+def _engine_name(engine: str) -> str:
+    """Only the engines' names ("argos+apertium"): feeds carry no engine internals."""
+    return "+".join(hop.split(":", 1)[0] for hop in engine.split(" > ")) if engine else ""
