@@ -270,7 +270,7 @@ write.append_in_place(path, extra, (st.st_mtime_ns, st.st_size, st.st_ino))
 """
 
 
-def test_an_append_cut_short_by_a_kill_is_taken_back_and_merged_again(setup, tmp_path):
+def test_an_append_cut_short_by_a_kill_is_taken_back_and_merged_again(setup):
     config, store = setup
     _export_ru(store, config)
     path = catalog_path(config, "ru")
