@@ -149,6 +149,13 @@ class OtherLoad:
         return f"other processes kept {share:.0%} of the CPU time busy during the run{warn}"
 
 
+def settle() -> None:
+    """Write back the dirty pages earlier steps left (untimed), so that neither
+    side of a pair pays for the other's writeback: a cold rebuild leaves
+    hundreds of MB, and the next fsync would wait for all of them."""
+    os.sync()
+
+
 def timed(fn) -> float:
     start = time.perf_counter()
     fn()

@@ -94,6 +94,7 @@ def main() -> None:
             shutil.rmtree(dest)
 
         for key in ("nc" if r % 2 == 0 else "cn"):
+            common.settle()
             if key == "n":
                 times["n"].append(common.timed(new_item))
                 stages.append(dict(spent))

@@ -331,6 +331,7 @@ def cold_rebuild(bench: Bench10k, dest: Path, now: datetime = NOW) -> dict[str, 
             (config.translations_dir / lang / "LC_MESSAGES").mkdir(parents=True)
             shutil.copy2(ui, config.translations_dir / lang / "LC_MESSAGES" / "messages.po")
     store = open_store(config.store_path)
+    common.settle()  # the copy's writeback is not the rebuild's cost
     times = {}
     start = time.perf_counter()
     written = publish_all(store, config, now)
