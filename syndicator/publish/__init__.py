@@ -96,7 +96,7 @@ def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
     items = {i: _public(config, item) for i, item in store.items_by_id(sorted(wanted)).items()}
     newest = store.item_states(0, 1)
     newest = from_iso(newest[0][2]) if newest else feeds.EPOCH
-    editions = {lang: _edition(store, config, plan, items, newest, now)
+    editions = {lang: _edition(store, config, plan, items, newest)
                 for lang, plan in plans.items()}
     # Each document is written as soon as it is rendered: a full rebuild makes
     # thousands, and holding all their bytes at once would cost hundreds of MB.
@@ -164,7 +164,7 @@ def url(config: Config, lang: str, name: str) -> str:
 
 
 def _edition(store: Store, config: Config, plan: planning.Plan, items: dict[str, Item],
-             newest: datetime, now: datetime) -> Edition:
+             newest: datetime) -> Edition:
     lang = plan.lang
     ids = list(plan.status)
     guids = store.guids_for(lang, ids,
