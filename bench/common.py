@@ -194,9 +194,16 @@ def write_rss(folder: Path, entries: list[str]) -> Path:
     """``folder/news.rss``: an RSS 2.0 channel of ``entries``."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "news.rss"
+    before = path.stat().st_mtime_ns if path.exists() else 0
     path.write_text(
         '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
         "<title>CSTO news</title><link>https://csto.example.org/</link>"
         "<description>News</description>" + "\n".join(entries) + "</channel></rss>",
         encoding="utf-8")
+    # Last-Modified counts whole seconds: a version written in the second of the
+    # previous one would look unmodified and answer 304, as any server would.
+    after = path.stat().st_mtime_ns
+    if after // 10**9 <= before // 10**9:
+        bumped = (before // 10**9 + 1) * 10**9
+        os.utime(path, ns=(bumped, bumped))
     return path
