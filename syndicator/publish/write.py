@@ -1,4 +1,7 @@
-"""Atomic, change-only writes: a published file is never half-written or touched needlessly."""
+"""Atomic, change-only writes: a published file is never half-written or touched needlessly.
+
+Also journaled appends (``append_in_place``) for files that only grow, such as
+news.po: an append killed halfway is taken back by ``repair_append``."""
 from __future__ import annotations
 
 import os
