@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import logging
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,7 @@ from babel.dates import format_date
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
+from markupsafe import escape
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,18 @@ class UI:
     def _(self, message: str) -> str:
         return self._t.gettext(message)
 
+    @cached_property
+    def notes(self) -> dict[str, str]:
+        """Per entry status, the escaped provenance note entry HTML starts with."""
+        notes = {"translated": MACHINE, "reviewed": REVIEWED, "awaiting": AWAITING,
+                 "failed": AWAITING}
+        return {status: str(escape(self._(message))) for status, message in notes.items()}
+
+    @cached_property
+    def read_original(self) -> str:
+        """The escaped text of the link to an item's original."""
+        return str(escape(self._(READ_ORIGINAL)))
+
     @property
     def title(self) -> str:
         # The site title itself is a msgid, so each catalog can give its own name
@@ -92,7 +105,13 @@ def language_name(lang: str) -> str:
 
 def date_line(moment: datetime, lang: str, timezone: str) -> str:
     """The human date of an item, in the site's zone: "5 сентября 2024 г."."""
-    return _long_date(moment.astimezone(ZoneInfo(timezone)).date(), lang)
+    return _long_date(_local_day(moment, timezone), lang)
+
+
+@lru_cache(maxsize=1 << 14)
+def _local_day(moment: datetime, timezone: str):
+    # Every language asks for the same item's day: convert it once, not 7 times.
+    return moment.astimezone(ZoneInfo(timezone)).date()
 
 
 @lru_cache(maxsize=4096)

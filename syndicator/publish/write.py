@@ -35,12 +35,19 @@ class Writes:
     def __init__(self, threads: int = 4):
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="write")
         self._pending: list[Future] = []
+        self._names: dict[Path, set[str]] = {}  # per folder: the files it held at first use
 
     def __enter__(self) -> "Writes":
         return self
 
     def write_if_changed(self, path: Path, data: bytes) -> bool:
-        tmp = _staged(path, data)
+        # One listing per folder instead of an open() per file to learn that it is
+        # new: on a rebuild into an empty folder those failed opens, each waiting
+        # for the folder's lock that the renames take, were ~3% of the time.
+        names = self._names.get(path.parent)
+        if names is None:
+            names = self._names[path.parent] = _listing(path.parent)
+        tmp = _staged(path, data, path.name in names)
         if tmp is not None:
             self._pending.append(self._pool.submit(_commit, tmp, path))
         return tmp is not None
@@ -52,15 +59,26 @@ class Writes:
             raise errors[0]
 
 
-def _staged(path: Path, data: bytes) -> str | None:
-    """A temp file beside ``path`` holding ``data`` (not yet synced); None when
-    ``path`` already holds exactly these bytes."""
+def _listing(folder: Path) -> set[str]:
+    """The names in ``folder``, which is created if missing."""
     try:
-        if path.read_bytes() == data:
-            return None
+        return set(os.listdir(folder))
     except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        return set()
+
+
+def _staged(path: Path, data: bytes, exists: bool = True) -> str | None:
+    """A temp file beside ``path`` holding ``data`` (not yet synced); None when
+    ``path`` already holds exactly these bytes. ``exists=False``: the caller knows
+    that ``path`` is new (a file made since is still replaced atomically)."""
+    if exists:
+        try:
+            if path.read_bytes() == data:
+                return None
+        except FileNotFoundError:
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
