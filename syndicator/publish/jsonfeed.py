@@ -38,8 +38,9 @@ def _item(entry: Entry, html: str, alternates: list[dict]) -> dict:
         "url": entry.item.url,
         "title": entry.title,
         "content_html": html,
-        "date_published": entry.item.published.isoformat(),
-        "date_modified": entry.item.updated.isoformat(),
+        # orjson writes an aware datetime as RFC 3339, the text isoformat() gives.
+        "date_published": entry.item.published,
+        "date_modified": entry.item.updated,
         "language": entry.text_lang,
     }
     if entry.summary:
