@@ -42,8 +42,8 @@ class Writes:
 
     def write_if_changed(self, path: Path, data: bytes) -> bool:
         # One listing per folder instead of an open() per file to learn that it is
-        # new: on a rebuild into an empty folder those failed opens, each waiting
-        # for the folder's lock that the renames take, were ~3% of the time.
+        # new: on a rebuild into an empty folder those failed opens (and a mkdir
+        # each) were ~3% of the time.
         names = self._names.get(path.parent)
         if names is None:
             names = self._names[path.parent] = _listing(path.parent)
