@@ -339,15 +339,20 @@ def test_a_write_that_fails_in_a_batch_is_raised_and_leaves_no_temp_file(tmp_pat
     assert [p.name for p in tmp_path.iterdir()] == ["rss.xml"]  # no temp file left
 
 
-def test_publishing_leaves_the_garbage_collector_as_it_found_it(setup, monkeypatch):
-    """Publishing pauses the collector (a full rebuild runs ~20% faster); whatever
-    happens, the host process gets it back as it was: on, or off if it was off."""
+def test_large_publishes_pause_the_garbage_collector_and_restore_it(setup, monkeypatch):
+    """A publish of many items pauses the collector (a full rebuild runs ~20% faster),
+    a small one leaves it on; whatever happens, the host process gets it back as
+    it was: on, or off if it was off."""
     config, store = setup
-    store.upsert_items([_item(30)], NOW)
     seen = []
     real_rss = feeds.rss
     monkeypatch.setattr(feeds, "rss", lambda *a: seen.append(gc.isenabled()) or real_rss(*a))
-    assert gc.isenabled()
+    store.upsert_items([_item(29)], NOW)
+    publish_all(store, config, NOW + timedelta(minutes=30))  # a few items: below the mark
+    assert seen and all(seen)
+    monkeypatch.setattr(publish, "PAUSE_COLLECTOR_AT", 1)
+    seen.clear()
+    store.upsert_items([_item(30)], NOW)
     publish_all(store, config, NOW + timedelta(hours=1))
     assert seen and not any(seen) and gc.isenabled()
 

@@ -32,6 +32,10 @@ from .write import Writes
 
 log = logging.getLogger(__name__)
 WIDGET_ITEMS = 10
+# Publishes that load at least this many items pause the garbage collector (see
+# _collector_paused). Smaller ones, such as a new item's, gain nothing from it,
+# and the full collection that starts a pause costs ~0.1 s in a large process.
+PAUSE_COLLECTOR_AT = 1000
 EMBED_JS = Path(__file__).resolve().parent.parent / "assets" / "embed.js"
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("syndicator", "templates"),
@@ -63,15 +67,14 @@ def publish_all(store: Store, config: Config, now: datetime) -> list[Path]:
     if stamp == store.meta_get("published") and _outputs_exist(config):
         log.info("nothing changed since the last publish")
         return []
-    with _collector_paused():
-        written = _publish(store, config, now)
+    written = _publish(store, config, now)
     store.meta_set("published", stamp)
     return written
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off while publishing, then one collection.
+def _collector_paused(pause: bool) -> Iterator[None]:
+    """If ``pause``, Python's cyclic garbage collector off while rendering, then on.
 
     A full rebuild allocates millions of objects (rows, entries, byte pieces)
     that are freed by reference counting, not by the collector; but every 700
@@ -83,6 +86,9 @@ def _collector_paused() -> Iterator[None]:
     parse of a 10,000-item news.po is 150,000 objects), which would otherwise
     stay through the publish and raise its peak memory by 35-60 MB.
     """
+    if not pause:
+        yield
+        return
     was_enabled = gc.isenabled()
     if was_enabled:
         gc.collect()
@@ -122,16 +128,27 @@ def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
     plans, layout = _plans(store, config, now)
     wanted = {i for plan in plans.values()
               for i in [*plan.window, *(i for ids in plan.pages.values() for i in ids)]}
-    # Every language shows the same items: make their links public once, not 7 times.
-    items = {i: _public(config, item) for i, item in store.items_by_id(sorted(wanted)).items()}
-    newest = store.item_states(0, 1)
-    newest = from_iso(newest[0][2]) if newest else feeds.EPOCH
-    editions = {lang: _edition(store, config, plan, items, newest)
-                for lang, plan in plans.items()}
+    with _collector_paused(len(wanted) >= PAUSE_COLLECTOR_AT):
+        # Every language shows the same items: make their links public once, not 7 times.
+        items = {i: _public(config, item)
+                 for i, item in store.items_by_id(sorted(wanted)).items()}
+        newest = store.item_states(0, 1)
+        newest = from_iso(newest[0][2]) if newest else feeds.EPOCH
+        editions = {lang: _edition(store, config, plan, items, newest)
+                    for lang, plan in plans.items()}
+        written = _write(config, editions)
+    for lang, plan in plans.items():
+        store.save_page_stamps(lang, plan.stamps, plan.page_total)
+    store.meta_set("layout", layout.record())
+    websub.ping_hubs(config.hubs, _subscription_urls(config, written))
+    return written
+
+
+def _write(config: Config, editions: dict[str, Edition]) -> list[Path]:
     # Each document is written as soon as it is rendered: a full rebuild makes
     # thousands, and holding all their bytes at once would cost hundreds of MB.
     # Each write is atomic; a crash in between leaves every file whole, and the
-    # page digests below are only saved once everything is written.
+    # page digests are only saved once everything is written.
     documents = itertools.chain.from_iterable(
         itertools.chain(_documents(config, edition, _alternates(config, editions, lang)).items(),
                         archive.documents(config, edition, _content))
@@ -142,10 +159,6 @@ def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
             if writes.write_if_changed(path, data):
                 log.info("wrote %s", path)
                 written.append(path)
-    for lang, plan in plans.items():
-        store.save_page_stamps(lang, plan.stamps, plan.page_total)
-    store.meta_set("layout", layout.record())
-    websub.ping_hubs(config.hubs, _subscription_urls(config, written))
     return written
 
 
