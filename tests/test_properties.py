@@ -182,6 +182,27 @@ def test_rss_atom_and_json_built_from_any_text_parse_and_keep_the_title(raw_titl
     assert document["items"][0]["content_html"] == content[guid]
 
 
+@pytest.mark.parametrize("bad", ["\x00", "\x01", "\x1f", "\ud800", "\ufffe", "\uffff"])
+@pytest.mark.parametrize("field", ["title", "content"])
+def test_a_character_xml_forbids_is_refused_naming_the_field_and_the_entry(field, bad):
+    """Intake removes such characters; if one still reaches a writer, the
+    document is refused with the field and entry named, never written broken."""
+    item = _item("Summit", "<p>Body</p>")
+    guid = make_guid("https://feeds.example.org/", "ru", item)
+    title = f"Sum{bad}mit" if field == "title" else "Summit"
+    entry = Entry(item, "ru", "ru", "translated", guid, title, "", "<p>Body</p>")
+    content = {guid: f"<p>Bo{bad}dy</p>" if field == "content" else "<p>Body</p>"}
+    # A second, clean entry first: the column a value sits in must not shift.
+    clean = replace(entry, guid=guid + "-2", title="Clean")
+    content[clean.guid] = "<p>Clean</p>"
+    info = _info(item.updated)
+    for write in (lambda: feeds.rss(info, [clean, entry], content),
+                  lambda: feeds.atom(info, [clean, entry], content, {})):
+        with pytest.raises(ValueError, match=rf"^{field} of entry '{re.escape(guid)}': "
+                                             rf"character U\+{ord(bad):04X} is not allowed"):
+            write()
+
+
 @SLOW
 @given(text, text)
 def test_a_real_publish_of_any_text_gives_documents_that_parse(raw_title, raw_body):
