@@ -9,7 +9,8 @@ ky tg. Each round:
     of it, (f) is the time spent in ``feeds.rss`` and ``feeds.atom``;
 (x) ``etree.tostring`` (declaration, UTF-8, pretty print, as syndicator writes)
     of the element trees of exactly the RSS and Atom documents (p) wrote,
-    parsed beforehand (untimed).
+    parsed beforehand (untimed): the mean of one run just before (p) and one
+    just after.
 
 With ``--baseline FILE`` (another version of syndicator/publish/feeds.py, e.g.
 ``git show 5787182:syndicator/publish/feeds.py``, the last one built with
@@ -43,7 +44,9 @@ import store10k
 from common import median
 
 
-def cold_publish(bench, dest: Path, spent: Counter) -> float:
+def cold_publish(bench, dest: Path, spent: Counter, reference=None) -> tuple[float, ...]:
+    """The time of a publish_all into an empty folder; with ``reference``, also the
+    times of ``reference()`` run just before and just after it."""
     from syndicator.publish import publish_all
     from syndicator.store import open_store
 
@@ -52,12 +55,16 @@ def cold_publish(bench, dest: Path, spent: Counter) -> float:
     store10k.copy_store(bench.config.store_path, config.store_path)
     store = open_store(config.store_path)
     common.settle()  # the 600 MB copy is written back before the clock starts
+    before = common.timed(reference) if reference else 0.0
     spent.clear()
     start = time.perf_counter()
     publish_all(store, config, store10k.NOW)
     elapsed = time.perf_counter() - start
+    if reference:
+        common.settle()  # as before it: no writeback under the reference
+    after = common.timed(reference) if reference else 0.0
     store.engine.dispose()
-    return elapsed
+    return elapsed, before, after
 
 
 def wrap_feeds(spent: Counter, recorder: dict) -> dict:
@@ -145,25 +152,27 @@ def main() -> None:
         for tree in trees:
             etree.tostring(tree, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
+    # This machine's speed swings by up to 2x from one minute to the next (the same
+    # tostring took 0.54 s and 1.04 s within one run), so each publish is
+    # bracketed: (x) is the mean of a tostring just before it and one just after.
     times = {"p": [], "f": [], "x": [], "b": [], "c": []}
-    keys = "pxbc" if calls is not None else "px"
     for r in range(args.runs):
-        for key in (keys if r % 2 == 0 else keys[::-1]):
-            if key == "p":
-                times["p"].append(cold_publish(bench, root / f"run{r}", spent))
-                times["f"].append(spent["feeds"])
-                shutil.rmtree(root / f"run{r}")
-            elif key == "x":
-                times["x"].append(common.timed(bare))
-            else:
+        elapsed, before, after = cold_publish(bench, root / f"run{r}", spent, bare)
+        times["p"].append(elapsed)
+        times["f"].append(spent["feeds"])
+        times["x"].append((before + after) / 2)
+        shutil.rmtree(root / f"run{r}")
+        replayed = ""
+        if calls is not None:
+            for key in ("bc" if r % 2 == 0 else "cb"):
                 functions = current if key == "c" else vars(baseline)
                 times[key].append(common.timed(lambda f=functions: replay(f, calls)))
-        replayed = (f"; replayed: baseline {times['b'][-1]:5.1f} s, current "
-                    f"{times['c'][-1]:5.2f} s" if calls is not None else "")
+            replayed = (f"; replayed: baseline {times['b'][-1]:5.1f} s, current "
+                        f"{times['c'][-1]:5.2f} s")
         print(f"round {r + 1}: publish_all {times['p'][-1]:6.1f} s (RSS+Atom "
-              f"{times['f'][-1]:5.1f} s), tostring {times['x'][-1]:5.2f} s, ratios "
-              f"{times['p'][-1] / times['x'][-1]:.1f} and {times['f'][-1] / times['x'][-1]:.1f}"
-              f"{replayed}", flush=True)
+              f"{times['f'][-1]:5.1f} s), tostring {before:5.2f} s before and {after:5.2f} s "
+              f"after, ratios {times['p'][-1] / times['x'][-1]:.1f} and "
+              f"{times['f'][-1] / times['x'][-1]:.1f}{replayed}", flush=True)
     profiler = cProfile.Profile()
     profiler.runcall(cold_publish, bench, root / "profiled", spent)
     bench.close()
