@@ -158,7 +158,9 @@ def _escaped_html(html: str) -> bytes:
     if found is not None and found[0] is html:
         return found[1]
     escaped = _text(html)
-    if len(_HTML_CACHE) >= 256:  # a document pair holds at most 100 entries
+    # A document pair holds max_items or archive_size entries (100 by default);
+    # with more than 256, the Atom document re-escapes some: slower, still right.
+    if len(_HTML_CACHE) >= 256:
         with contextlib.suppress(KeyError):  # another thread emptied it meanwhile
             _HTML_CACHE.popitem(last=False)  # the oldest
     _HTML_CACHE[id(html)] = html, escaped
