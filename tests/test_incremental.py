@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import re
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import sqlalchemy as sa
 
 from syndicator import catalog
 from syndicator.catalog import catalog_path, export_catalog
+from syndicator.cycle import run_once
 from syndicator.models import SourceItem, Translation
 from syndicator import publish
 from syndicator.publish import feeds, planning, publish_all, write
@@ -320,6 +322,34 @@ def test_publishing_reads_states_from_covering_indexes(setup):
             plan = " ".join(r[-1] for r in conn.execute(sa.text(
                 "EXPLAIN QUERY PLAN " + query.text)))
             assert "COVERING INDEX" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_an_idle_cycle_reads_no_table_whole_and_no_language_whole(setup):
+    """What an idle cycle reads must not grow with the archive: no SCAN of items
+    or translations, and no index range that holds every translation of a
+    language (which is as long as the archive)."""
+    config, store = setup
+    run_once(config, store=store, now=NOW)  # news.po made, feeds as they will stay
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if not executemany:
+            seen.append((statement, tuple(parameters)))
+    sa.event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        report = run_once(config, store=store, now=NOW)
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", record)
+    assert report.new == report.updated == 0 and not report.written and not report.errors
+    whole = re.compile(r"SCAN (items|translations)\b"
+                       r"|SEARCH translations USING (COVERING )?INDEX \w+ \(lang=\?\)$")
+    with store.engine.connect() as conn:
+        plans = {statement: [row[-1] for row in conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + statement, parameters)]
+            for statement, parameters in dict.fromkeys(seen)}
+    assert any("translations" in statement for statement in plans)
+    assert not [(s, line) for s, lines in plans.items() for line in lines
+                if whole.match(line)]
 
 
 def test_a_write_that_fails_in_a_batch_is_raised_and_leaves_no_temp_file(tmp_path,
