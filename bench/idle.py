@@ -14,7 +14,8 @@ inode, size), the engine is never called. Once, untimed: every SQL statement
 the idle cycle runs is captured (SQLAlchemy ``before_cursor_execute``) and
 explained with EXPLAIN QUERY PLAN; any SCAN of items or translations, and
 any index range that holds every translation of a language (``(lang=?)``
-alone: as long as the archive), is listed. Printed: both times and (i)/(c) (target <= 1%).
+alone: as long as the archive), is listed. Printed: both times and (i)/(c)
+(target <= 1%).
 
     python bench/idle.py [--runs 5] [--items 10000]
 """
