@@ -12,12 +12,20 @@ ky tg. Each round:
     parsed beforehand (untimed): the mean of one run just before (p) and one
     just after.
 
+And the floor under (p) that no rendering can remove, each round:
+(r) reading with sqlite3 alone every row (p) shows: items, translations
+    without their segments, GUIDs;
+(w) writing the bytes of (p)'s documents, read beforehand (untimed), into an
+    empty folder through syndicator's Writes (temp file, fsync, rename, on the
+    same writer threads): durable atomic writes with nothing to render.
+(r + w)/(x) is what the reads and writes alone cost against the reference.
+
 With ``--baseline FILE`` (another version of syndicator/publish/feeds.py, e.g.
 ``git show 5787182:syndicator/publish/feeds.py``, the last one built with
 feedgen), each round also replays every ``feeds.rss``/``feeds.atom`` call of a
 rebuild, recorded once, through (b) that module and (c) the current one.
 
-Printed: the times, (p)/(x) and (f)/(x) (target <= 2), (b)/(x) and (c)/(x),
+Printed: the times, (p)/(x) and (f)/(x) (target <= 2), (r + w)/(x), (b)/(x) and (c)/(x),
 and then one more rebuild under cProfile: the share of time in JSON encoding,
 in Babel, in jinja2, in SQLAlchemy and in syndicator's own code, and the top
 functions.
@@ -32,6 +40,7 @@ import dataclasses
 import importlib.util
 import pstats
 import shutil
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -65,6 +74,33 @@ def cold_publish(bench, dest: Path, spent: Counter, reference=None) -> tuple[flo
     after = common.timed(reference) if reference else 0.0
     store.engine.dispose()
     return elapsed, before, after
+
+
+# (r): the rows a full rebuild shows, in the columns it reads.
+ROWS = ("SELECT id, source, guid, url, title, summary, body, published, updated, "
+        "content_hash, author, image, categories FROM items",
+        "SELECT item_id, lang, content_hash, status, title, summary, body, engine, reason, "
+        "changed FROM translations",
+        "SELECT item_id, lang, guid FROM guids")
+
+
+def read_rows(store_path: Path) -> int:
+    """(r): every row (p) shows, read with sqlite3 and nothing else; returns how many."""
+    db = sqlite3.connect(store_path)
+    try:
+        return sum(1 for query in ROWS for _ in db.execute(query))
+    finally:
+        db.close()
+
+
+def write_documents(documents: dict[Path, bytes], dest: Path) -> None:
+    """(w): ``documents`` (paths relative to the output folder) written under ``dest``
+    as publish writes them: atomically, each synced before its rename."""
+    from syndicator.publish.write import Writes
+
+    with Writes() as writes:
+        for path, data in documents.items():
+            writes.write_if_changed(dest / path, data)
 
 
 def wrap_feeds(spent: Counter, recorder: dict) -> dict:
@@ -143,9 +179,11 @@ def main() -> None:
     paths = sorted(sample.glob("feeds/*/*.xml"))
     trees = [etree.fromstring(p.read_bytes()) for p in paths]
     size = sum(p.stat().st_size for p in paths)
-    documents = sum(1 for p in sample.glob("feeds/**/*") if p.is_file())
-    print(f"a full rebuild writes {documents} documents; {len(paths)} of them RSS/Atom, "
-          f"{size / 1e6:.0f} MB")
+    documents = {p.relative_to(sample / "feeds"): p.read_bytes()
+                 for p in sorted(sample.glob("feeds/**/*")) if p.is_file()}
+    print(f"a full rebuild writes {len(documents)} documents "
+          f"({sum(map(len, documents.values())) / 1e6:.0f} MB); {len(paths)} of them "
+          f"RSS/Atom, {size / 1e6:.0f} MB")
     shutil.rmtree(sample)
 
     def bare():
@@ -155,13 +193,20 @@ def main() -> None:
     # This machine's speed swings by up to 2x from one minute to the next (the same
     # tostring took 0.54 s and 1.04 s within one run), so each publish is
     # bracketed: (x) is the mean of a tostring just before it and one just after.
-    times = {"p": [], "f": [], "x": [], "b": [], "c": []}
+    times = {"p": [], "f": [], "x": [], "r": [], "w": [], "b": [], "c": []}
     for r in range(args.runs):
         elapsed, before, after = cold_publish(bench, root / f"run{r}", spent, bare)
         times["p"].append(elapsed)
         times["f"].append(spent["feeds"])
         times["x"].append((before + after) / 2)
+        common.settle()
+        times["r"].append(common.timed(
+            lambda: read_rows(root / f"run{r}" / "var" / "syndicator.db")))
+        times["w"].append(common.timed(
+            lambda: write_documents(documents, root / f"floor{r}")))
+        common.settle()  # the next round's store copy does not wait for this writeback
         shutil.rmtree(root / f"run{r}")
+        shutil.rmtree(root / f"floor{r}")
         replayed = ""
         if calls is not None:
             for key in ("bc" if r % 2 == 0 else "cb"):
@@ -172,7 +217,8 @@ def main() -> None:
         print(f"round {r + 1}: publish_all {times['p'][-1]:6.1f} s (RSS+Atom "
               f"{times['f'][-1]:5.1f} s), tostring {before:5.2f} s before and {after:5.2f} s "
               f"after, ratios {times['p'][-1] / times['x'][-1]:.1f} and "
-              f"{times['f'][-1] / times['x'][-1]:.1f}{replayed}", flush=True)
+              f"{times['f'][-1] / times['x'][-1]:.1f}; floor: read {times['r'][-1]:4.2f} s, "
+              f"write {times['w'][-1]:4.2f} s{replayed}", flush=True)
     profiler = cProfile.Profile()
     profiler.runcall(cold_publish, bench, root / "profiled", spent)
     bench.close()
@@ -180,12 +226,16 @@ def main() -> None:
 
     p_ratio = median(p / x for p, x in zip(times["p"], times["x"]))
     f_ratio = median(f / x for f, x in zip(times["f"], times["x"]))
+    floor_ratio = median((r + w) / x for r, w, x in zip(times["r"], times["w"], times["x"]))
     print(f"\nmedians of {args.runs} rounds:")
     print(f"  (p) publish_all, full rebuild, every format  {median(times['p']):7.2f} s")
     print(f"  (f)   of which feeds.rss + feeds.atom       {median(times['f']):7.2f} s")
     print(f"  (x) etree.tostring of the same RSS/Atom trees {median(times['x']):7.2f} s")
     print(f"ratio (p)/(x) = {p_ratio:.1f}   target <= 2   {'MET' if p_ratio <= 2 else 'MISSED'}")
+    print(f"  (r) the rows it shows, read with sqlite3 alone {median(times['r']):7.2f} s")
+    print(f"  (w) its {len(documents)} documents' bytes, written durably {median(times['w']):7.2f} s")
     print(f"ratio (f)/(x) = {f_ratio:.1f}   (feeds alone)")
+    print(f"ratio (r + w)/(x) = {floor_ratio:.1f}   (reading and writing alone, nothing rendered)")
     if calls is not None:
         b_ratio = median(b / x for b, x in zip(times["b"], times["x"]))
         c_ratio = median(c / x for c, x in zip(times["c"], times["x"]))
