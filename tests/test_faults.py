@@ -19,7 +19,6 @@ import ftfy.bad_codecs  # noqa: F401  (registers "sloppy-windows-1252", to make 
 import pytest
 
 from syndicator.cycle import run_once
-from syndicator.errors import ConfigError
 from syndicator.sources.charset import decode_html
 from syndicator.status import collect_status
 from syndicator.store import from_iso, open_store
@@ -428,14 +427,7 @@ def other_host_listing(p: Pipeline) -> None:
 def html_config(tmp_path, site, hosts: list[str]):
     source = html_source(site, name="html-source", allowed_hosts=hosts)
     settings = {"languages": {"targets": []}, "http": HTTP}
-    try:
-        return make_config(tmp_path, sources=[source], **settings)
-    except ConfigError:
-        # Until config.py declares `allowed_hosts`, set it the way the loader will.
-        del source["allowed_hosts"]
-        config = make_config(tmp_path, sources=[source], **settings)
-        object.__setattr__(config.sources[0], "allowed_hosts", tuple(hosts))
-        return config
+    return make_config(tmp_path, sources=[source], **settings)
 
 
 @pytest.mark.parametrize("hosts, followed", [([], 0), (["localhost"], 1)])
