@@ -75,6 +75,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from syndicator.cycle import run_once
+    from syndicator.translate.argos import threads
 
     other = common.OtherLoad()
     package = marian.cached_package()
@@ -105,8 +106,10 @@ def main() -> None:
               f"{Translator.length} tokens, beam 4")
 
         load = timed(lambda: Translator(str(package / "model"), device="cpu"))
-        bare = Translator(str(package / "model"), device="cpu", inter_threads=1,
-                          intra_threads=0)
+        # The same CTranslate2 threads as the cycle's engine (config.toml's defaults).
+        inter, intra = threads(make_config(work, url, package.parent, args.items).argos)
+        bare = Translator(str(package / "model"), device="cpu", inter_threads=inter,
+                          intra_threads=intra)
         options = dict(beam_size=4, length_penalty=0.2, replace_unknowns=True,
                        max_batch_size=32, batch_type="examples")
         bare.translate_batch(tokens[:8], **options)  # warm-up

@@ -7,7 +7,9 @@
 All three use the same Marian-base-sized random package (bench/marian.py),
 the same sentence splitter (syndicator's pysbd one, patched into
 argostranslate in place of MiniSBD, which needs the network) and decode
-exactly the same number of tokens per sentence. Each round times all three;
+exactly the same number of tokens per sentence. (b) runs with config.toml's
+defaults, CTranslate2 threads included, and (c) with the same threads;
+(a) with argostranslate's own settings. Each round times all three;
 figures are medians over the rounds. To stay within ~5 minutes, (a) — about
 4x slower — translates a different fifth of the paragraphs in each round, so
 over 5 rounds it covers every paragraph once.
@@ -40,8 +42,8 @@ def main() -> None:
     import argostranslate.sbd
     import argostranslate.translate
     import sentencepiece
-    from syndicator.config import ArgosConfig
-    from syndicator.translate.argos import ArgosEngine
+    from syndicator.config import SCHEMA, ArgosConfig
+    from syndicator.translate.argos import ArgosEngine, threads
     from syndicator.translate.split import split_sentences
 
     class Pysbd:  # stands in for MiniSBD's detector (which downloads a model)
@@ -68,12 +70,19 @@ def main() -> None:
           f"every sentence decodes {length} tokens, beam 4")
 
     with marian.fixed_decoding_length(length) as Translator:
-        engine = ArgosEngine(ArgosConfig(package.parent, beam_size=4, max_batch_size=32,
-                                         inter_threads=1, intra_threads=0))
-        bare = Translator(str(package / "model"), device="cpu", inter_threads=1,
-                          intra_threads=0)
-        options = dict(beam_size=4, length_penalty=0.2, replace_unknowns=True,
-                       max_batch_size=32, batch_type="examples")
+        # The engine as shipped: config.toml's defaults; the bare reference gets the
+        # same CTranslate2 threads, so (c)/(b) is the engine's own overhead.
+        config = ArgosConfig(package.parent, **{
+            key: SCHEMA["translation"]["argos"][key].default
+            for key in ("beam_size", "max_batch_size", "inter_threads", "intra_threads")})
+        engine = ArgosEngine(config)
+        inter, intra = threads(config)
+        print(f"CTranslate2 threads of (b) and (c): inter_threads={inter}, "
+              f"intra_threads={intra}")
+        bare = Translator(str(package / "model"), device="cpu", inter_threads=inter,
+                          intra_threads=intra)
+        options = dict(beam_size=config.beam_size, length_penalty=0.2, replace_unknowns=True,
+                       max_batch_size=config.max_batch_size, batch_type="examples")
 
         def argos(indexes):
             for translation in argostranslate.translate.installed_translates:

@@ -67,6 +67,10 @@ def _positive(value: float) -> str | None:
     return None if value > 0 else f"{value!r} must be greater than 0"
 
 
+def _not_negative(value: float) -> str | None:
+    return None if value >= 0 else f"{value!r} must be 0 or more"
+
+
 ENGINES = ("argos", "nllb", "apertium")
 
 
@@ -228,9 +232,11 @@ SCHEMA: dict[str, Any] = {
                                 "and read (relative to config.toml)."),
             "beam_size": Key(int, 4, "Beam size; argostranslate's own default.", _positive),
             "max_batch_size": Key(int, 32, "Sentences per CTranslate2 batch.", _positive),
-            "inter_threads": Key(int, 1, "CTranslate2 inter_threads (parallel batches).",
-                                 _positive),
-            "intra_threads": Key(int, 0, "CTranslate2 intra_threads (0 = all cores)."),
+            "inter_threads": Key(int, 0, "CTranslate2 inter_threads: batches translated in "
+                                 "parallel (0 = one per core, at most 4).", _not_negative),
+            "intra_threads": Key(int, 0, "CTranslate2 intra_threads: threads inside each "
+                                 "batch (0 = the cores divided among the parallel batches).",
+                                 _not_negative),
         },
     },
     "translations": {

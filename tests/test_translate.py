@@ -1,18 +1,19 @@
 """Translation through the real argos engine (CTranslate2 + SentencePiece) on lexicon models."""
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import datetime, timezone
 
 import pytest
 
 from syndicator.cycle import run_once
-from syndicator.errors import TranslationError
+from syndicator.errors import ConfigError, TranslationError
 from syndicator.models import SourceItem
 from syndicator.store import open_store
 from syndicator.testing.lexicon_model import build_lexicon_package
 from syndicator.translate import Engines, translate_pending
-from syndicator.translate.argos import ArgosEngine
+from syndicator.translate.argos import ArgosEngine, threads
 from syndicator.translate.packages import install_file
 from syndicator.translate.split import split_sentences
 
@@ -89,6 +90,17 @@ def test_pivot_through_english_when_no_direct_pair(tmp_path):
     assert engine.model_version("ky", "ru") == "argos:ky_en-1.0+en_ru-1.0"
     assert engine.translate(["Министр айтты."], "ky", "ru") == ["Министр заявил."]
     assert engine.route("ru", "ky") is None
+
+
+def test_default_threads_run_a_batch_per_core_in_parallel_without_oversubscribing(tmp_path):
+    cores = len(os.sched_getaffinity(0))
+    inter, intra = threads(make_config(tmp_path).argos)
+    assert inter * intra <= max(cores, inter) and intra >= 1
+    assert inter > 1 if cores > 1 else inter == 1
+    explicit = {"argos": {"inter_threads": 1, "intra_threads": 3}}
+    assert threads(make_config(tmp_path, translation=explicit).argos) == (1, 3)
+    with pytest.raises(ConfigError, match=r"translation\.argos\.inter_threads: -1 must be 0"):
+        make_config(tmp_path, translation={"argos": {"inter_threads": -1}})
 
 
 def test_a_missing_pair_raises_a_translation_error(tmp_path):

@@ -8,7 +8,9 @@ from typing import TypeVar
 from ..errors import SyndicatorError
 
 STOP = threading.Event()  # set by the signal handler of `syndicator run`
-SUB_BATCHES = 4  # CTranslate2 batches per call: a stop request waits at most this long
+# CTranslate2 batches per call (argos: per parallel replica): a stop request waits at
+# most this many batch times.
+SUB_BATCHES = 4
 
 
 class Interrupted(SyndicatorError):
