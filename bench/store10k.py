@@ -136,7 +136,8 @@ def _generate(bench: "Bench10k", n: int, now: datetime) -> None:
     from syndicator.schema import items as items_t, translations as translations_t
     from syndicator.sources import fetch_source
     from syndicator.sources.http import Fetcher
-    from syndicator.store import _bump, _item_values, iso, open_store
+    from syndicator.rows import iso, item_values
+    from syndicator.store import _bump, open_store
     from syndicator.translate.blocks import segments
 
     config = bench.config
@@ -158,7 +159,7 @@ def _generate(bench: "Bench10k", n: int, now: datetime) -> None:
     assert len(result.items) == n and not result.error, result.error
     with store.engine.begin() as conn:
         seq = _bump(conn)
-        conn.execute(items_t.insert(), [{**_item_values(item, now, None), "seq": seq}
+        conn.execute(items_t.insert(), [{**item_values(item, now, None), "seq": seq}
                                         for item in result.items])
     bench.timings["items"] = time.perf_counter() - start
 

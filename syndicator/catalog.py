@@ -34,7 +34,8 @@ from .config import Config
 from . import pofile
 from .publish.write import append_in_place, repair_append, write_if_changed
 from .schema import approvals, history
-from .store import Store, from_iso, iso
+from .rows import from_iso, iso
+from .store import Store
 
 log = logging.getLogger(__name__)
 WRAP = pofile.WIDTH

@@ -2,38 +2,29 @@
 
 The SQL stays portable (no SQLite-only statements outside ``_sqlite_pragmas``
 and the integrity check) so that a PostgreSQL URL can be used later. The
-tables and their migrations live in ``schema.py``; ``open_store`` applies the
-missing migrations.
+tables and their migrations live in ``schema.py``, the conversions between
+rows and records (UTC dates, JSON columns) in ``rows.py``; ``open_store``
+applies the missing migrations.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import sqlalchemy as sa
 
 from .errors import StoreError
-from .models import Image, Item, SourceItem, Translation, item_key
+from .models import Item, SourceItem, Translation
+from .rows import from_iso, iso, item_from_row, item_values, iter_chunks
 from .schema import (guids, http_cache, items, memory, meta, migrate, pages, runs,
                      source_state, translations)
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # ids per IN (...) clause: under SQLite's bound-variable limit
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat(timespec="seconds")
-
-
-def from_iso(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
-    # The store writes UTC ("+00:00"), which parses to timezone.utc itself: a full
-    # rebuild reads ~80,000 dates, and converting them to UTC again cost a copy each.
-    return moment if moment.tzinfo is timezone.utc else moment.astimezone(timezone.utc)
-
 
 class Store:
     """All reads and writes of syndicator's state."""
@@ -65,12 +56,12 @@ class Store:
                 row = conn.execute(sa.select(items.c.content_hash, items.c.published)
                                    .where(items.c.id == item.id)).first()
                 if row is None:
-                    values = _item_values(item, now, None)
+                    values = item_values(item, now, None)
                     conn.execute(items.insert().values(seq=_bump(conn),
                                                        **_unique_updated(conn, values)))
                     new += 1
                 elif row.content_hash != item.content_hash:
-                    values = _item_values(item, now, from_iso(row.published))
+                    values = item_values(item, now, from_iso(row.published))
                     if values["published"] != row.published:
                         # The item moves in every feed's order, and its old place is
                         # not kept: publishing must plan from every item's state.
@@ -84,7 +75,7 @@ class Store:
         """Items newest first; ``limit=None`` for all of them."""
         query = sa.select(items).order_by(items.c.published.desc(), items.c.id).limit(limit)
         with self.engine.connect() as conn:
-            return [_item(r) for r in conn.execute(query)]
+            return [item_from_row(r) for r in conn.execute(query)]
 
     def item_states(self, offset: int = 0, limit: int | None = None) -> list[sa.Row]:
         """Items newest first, as (id, published, updated, content_hash, seq) with
@@ -142,7 +133,7 @@ class Store:
         found = {}
         with self.engine.connect() as conn:
             for chunk in iter_chunks(item_ids, CHUNK):
-                found.update((r.id, _item(r)) for r in conn.execute(
+                found.update((r.id, item_from_row(r)) for r in conn.execute(
                     sa.select(items).where(items.c.id.in_(chunk))).all())
         return found
 
@@ -161,7 +152,7 @@ class Store:
             retry = conn.execute(sa.select(items).join(translations, sa.and_(
                 translations.c.item_id == items.c.id, translations.c.lang == lang))
                 .where(translations.c.status.in_(pending))).all()
-        candidates = {row.id: _item(row) for row in [*changed, *retry]}
+        candidates = {row.id: item_from_row(row) for row in [*changed, *retry]}
         current = self.translations_for(lang, list(candidates))
         done = ("translated", "reviewed") if include_awaiting else ("translated", "reviewed",
                                                                      "awaiting")
@@ -404,22 +395,6 @@ class Store:
             return conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
 
 
-def _item_values(item: SourceItem, now: datetime, first_published: datetime | None) -> dict:
-    # A source without dates gets its first-seen time, kept across edits, so the
-    # date never moves to "now" on a later cycle.
-    published = item.published or first_published or now
-    return {
-        "id": item.id, "source": item.source, "guid": item.guid, "url": item.url,
-        "title": item.title, "summary": item.summary, "body": item.body,
-        "author": item.author, "categories": json.dumps(list(item.categories)),
-        "image": json.dumps([item.image.url, item.image.type, item.image.length])
-        if item.image else None,
-        "published": iso(published),
-        "updated": iso(item.updated or (now if first_published else published)),
-        "content_hash": item.content_hash, "key": item_key(item.id),
-    }
-
-
 def _meta_put(conn: sa.Connection, key: str, value: str) -> None:
     if conn.execute(sa.select(meta.c.key).where(meta.c.key == key)).first():
         conn.execute(meta.update().where(meta.c.key == key).values(value=value))
@@ -449,20 +424,6 @@ def _unique_updated(conn: sa.Connection, values: dict) -> dict:
     return {**values, "updated": iso(moment)}
 
 
-def _item(row: sa.Row) -> Item:
-    image = json.loads(row.image) if row.image else None
-    return Item(
-        id=row.id, source=row.source, guid=row.guid, url=row.url, title=row.title,
-        summary=row.summary, body=row.body, published=from_iso(row.published),
-        updated=from_iso(row.updated), content_hash=row.content_hash, author=row.author,
-        image=Image(*image) if image else None, categories=_categories(row.categories),
-    )
-
-
-def _categories(text: str) -> tuple[str, ...]:
-    return () if text == "[]" else tuple(json.loads(text))  # most items have none
-
-
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers (status, serve) never block a cycle
@@ -481,8 +442,3 @@ def open_store(path: Path) -> Store:
     except sa.exc.DatabaseError as exc:
         raise StoreError(f"{path}: not a usable syndicator store ({exc.orig})") from None
     return Store(engine)
-
-
-def iter_chunks(seq: list, size: int) -> Iterator[list]:
-    for start in range(0, len(seq), size):
-        yield seq[start:start + size]

@@ -21,7 +21,8 @@ import pytest
 from syndicator.cycle import run_once
 from syndicator.sources.charset import decode_html
 from syndicator.status import collect_status
-from syndicator.store import from_iso, open_store
+from syndicator.rows import from_iso
+from syndicator.store import open_store
 
 from conftest import SAMPLE_SITE, feed_source, html_source, make_config
 

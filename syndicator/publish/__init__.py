@@ -24,7 +24,8 @@ from markupsafe import escape
 from .. import __version__
 from ..config import Config
 from ..models import Entry, Item, Translation
-from ..store import Store, from_iso
+from ..rows import from_iso
+from ..store import Store
 from . import archive, feeds, i18n, planning, websub
 from .jsonfeed import jsonfeed
 from .opml import opml

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..config import Config
-from ..store import Store, from_iso
+from ..rows import from_iso
+from ..store import Store
 from . import archive
 
 ARCHIVE_NAMES = ("rss-archive-{}.xml", "atom-archive-{}.xml", "feed-archive-{}.json")

@@ -33,7 +33,8 @@ from starlette.responses import Response
 
 from ..errors import SyndicatorError
 from ..schema import login_failures, sessions, translators
-from ..store import Store, from_iso, iso
+from ..rows import from_iso, iso
+from ..store import Store
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,8 @@ from ..cycle import retranslate, store_lock
 from ..errors import LockedError, SyndicatorError
 from ..models import Item, item_key
 from ..publish import i18n, waiting
-from ..store import Store, from_iso, open_store
+from ..rows import from_iso
+from ..store import Store, open_store
 from . import accounts
 from .accounts import (LOGIN_COOKIE, SESSION_COOKIE, Refused, form_value, login_token,
                        read_form, same_token, set_cookie)
