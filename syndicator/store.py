@@ -26,6 +26,7 @@ from .schema import (guids, http_cache, items, memory, meta, migrate, pages, run
 log = logging.getLogger(__name__)
 CHUNK = 500  # ids per IN (...) clause: under SQLite's bound-variable limit
 
+
 class Store:
     """All reads and writes of syndicator's state."""
 
