@@ -24,6 +24,7 @@ import os
 import common
 import marian
 from common import median, timed
+from pipeline import make_config
 
 
 def main() -> None:
@@ -42,7 +43,6 @@ def main() -> None:
     import argostranslate.sbd
     import argostranslate.translate
     import sentencepiece
-    from syndicator.config import SCHEMA, ArgosConfig
     from syndicator.translate.argos import ArgosEngine, threads
     from syndicator.translate.split import split_sentences
 
@@ -72,9 +72,8 @@ def main() -> None:
     with marian.fixed_decoding_length(length) as Translator:
         # The engine as shipped: config.toml's defaults; the bare reference gets the
         # same CTranslate2 threads, so (c)/(b) is the engine's own overhead.
-        config = ArgosConfig(package.parent, **{
-            key: SCHEMA["translation"]["argos"][key].default
-            for key in ("beam_size", "max_batch_size", "inter_threads", "intra_threads")})
+        config = make_config(common.CACHE, "http://127.0.0.1/news.rss", package.parent,
+                             1).argos
         engine = ArgosEngine(config)
         inter, intra = threads(config)
         print(f"CTranslate2 threads of (b) and (c): inter_threads={inter}, "

@@ -225,7 +225,7 @@ class _UnchangedFirst:
     the middleware around it (security headers, the 500 handler) still applies.
     """
 
-    def __init__(self, app, files: StaticFiles, first: "_FilesFirst"):
+    def __init__(self, app, files: StaticFiles, first: _FilesFirst):
         self.app, self.files, self.first = app, files, first
 
     async def __call__(self, scope, receive, send) -> None:
