@@ -182,6 +182,11 @@ INDEXES = {
 
 
 def _v3(conn: sa.Connection) -> None:
+    # Stores written by 88c4a98..02a97ee say version 2, but their v2 step did not
+    # yet add the meta table and items.seq (2019e29 put them into _v2 itself).
+    # _v2 only adds what is missing, so running it again completes them; for any
+    # other store it changes nothing.
+    _v2(conn)
     if "seq" not in {c["name"] for c in sa.inspect(conn).get_columns("translations")}:
         conn.execute(sa.text("ALTER TABLE translations ADD COLUMN seq INTEGER"))
     # Rows from before v3 count as changed at version 0: the first merge of news.po

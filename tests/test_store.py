@@ -1,13 +1,19 @@
 """The SQLite store: migrations, identity, edits and the translation memory."""
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
+import feedparser
 import pytest
 import sqlalchemy as sa
 
+from conftest import make_config
+
 from syndicator.errors import StoreError
 from syndicator.models import SourceItem
+from syndicator.publish import publish_all
 from syndicator.schema import MIGRATIONS, schema_version
 from syndicator.store import open_store
 
@@ -25,6 +31,43 @@ def test_a_new_store_is_migrated_to_the_latest_schema(tmp_path):
     with store.engine.connect() as conn:
         assert conn.execute(sa.select(schema_version.c.version)).scalar() == len(MIGRATIONS)
     assert store.integrity_ok()
+
+
+# Stores written by released versions of each schema (sqlite3 .dump), each holding
+# two items, their Russian translations and the GUIDs they were published under.
+# "v2-early" is what the code of 88c4a98..02a97ee wrote as version 2, before
+# 2019e29 added the meta table and items.seq to the v2 step itself.
+OLD_STORES = sorted((Path(__file__).parent / "fixtures" / "stores").glob("*.sql"))
+
+
+@pytest.mark.parametrize("dump", OLD_STORES, ids=lambda p: p.stem)
+def test_a_store_written_by_an_older_version_is_upgraded_and_keeps_its_entries(tmp_path, dump):
+    path = tmp_path / "var" / "syndicator.db"
+    path.parent.mkdir()
+    with sqlite3.connect(path) as db:
+        db.executescript(dump.read_text(encoding="utf-8"))
+    db.close()
+
+    store = open_store(path)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(schema_version.c.version)).scalar() == len(MIGRATIONS)
+    assert store.integrity_ok()
+    items = store.recent_items(None)
+    assert [i.title for i in items] == [f"Council of Foreign Ministers meets in Minsk ({n})"
+                                        for n in (2, 1)]
+    assert items[1].image.url == "https://csto.example.org/img/1.jpg"
+    assert items[1].categories == ("Security", "Minsk")
+
+    config = make_config(tmp_path, languages={"targets": ["ru"]})
+    publish_all(store, config, NOW)
+    for lang, title in (("ru", "Совет министров иностранных дел собрался в Минске"),
+                        ("en", "Council of Foreign Ministers meets in Minsk")):
+        feed = feedparser.parse((config.output_dir / lang / "atom.xml").read_bytes())
+        assert feed.bozo == 0
+        # The GUIDs subscribers already have: no entry comes back as a new one.
+        assert sorted(e.id for e in feed.entries) == [
+            f"tag:feeds.example.org,2024-09-01:{lang}/{n}" for n in (1, 2)]
+        assert all(e.title.startswith(title) for e in feed.entries)
 
 
 def test_a_store_from_a_newer_syndicator_is_refused(tmp_path):
