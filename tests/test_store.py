@@ -33,8 +33,9 @@ def test_a_new_store_is_migrated_to_the_latest_schema(tmp_path):
     assert store.integrity_ok()
 
 
-# Stores written by released versions of each schema (sqlite3 .dump), each holding
-# two items, their Russian translations and the GUIDs they were published under.
+# Stores written by the code of each earlier schema (its commit is in the file name;
+# sqlite3 .dump), each holding two items, their Russian translations and the GUIDs
+# they were published under.
 # "v2-early" is what the code of 88c4a98..02a97ee wrote as version 2, before
 # 2019e29 added the meta table and items.seq to the v2 step itself.
 OLD_STORES = sorted((Path(__file__).parent / "fixtures" / "stores").glob("*.sql"))
