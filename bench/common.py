@@ -207,3 +207,16 @@ def write_rss(folder: Path, entries: list[str]) -> Path:
         bumped = (before // 10**9 + 1) * 10**9
         os.utime(path, ns=(bumped, bumped))
     return path
+
+
+def copy_store(src: Path, dest: Path) -> None:
+    """A consistent copy of a SQLite store in WAL mode (the backup API); ``src`` is
+    opened read-only, so not even its WAL is checkpointed."""
+    import sqlite3
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(f"{src.resolve().as_uri()}?mode=ro", uri=True) as a, \
+            sqlite3.connect(dest) as b:
+        a.backup(b)
+    a.close()
+    b.close()

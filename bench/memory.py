@@ -13,7 +13,9 @@ One process, as ``syndicator run`` is one process:
    others are idle. RSS after each cycle; it must stay flat after the first
    cycle (last 50 cycles within 5% of cycles 2..10).
 
-    python bench/memory.py [--items 10000] [--cycles 100]
+``--store PATH``: a copy of a store of your own instead (bench/own_store.py).
+
+    python bench/memory.py [--items 10000 | --store PATH [--config FILE]] [--cycles 100]
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import common
 import marian
+import own_store
 import store10k
 
 BUDGET_MB = 300
@@ -46,48 +49,52 @@ def peak_mb() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--items", type=int, default=10_000)
+    own_store.add_arguments(parser)
     parser.add_argument("--cycles", type=int, default=100)
     args = parser.parse_args()
+    own = own_store.from_args(parser, args)
 
     other = common.OtherLoad()
     print(f"machine: {common.machine_note()}")
-    if not store10k.cache_ready(args.items):  # built in another process: no trace in RSS
+    if not store10k.cache_ready(args.items, own):  # another process: no trace in RSS
         subprocess.run([sys.executable, str(Path(__file__).with_name("store10k.py")),
-                        "--items", str(args.items)], check=True, capture_output=True)
-    package = marian.cached_package()
+                        *own_store.arguments(own, args.items)], check=True, capture_output=True)
 
     import syndicator.cycle  # noqa: F401  (every import a cycle needs)
     from syndicator.cycle import run_once
     from syndicator.translate import Engines
 
     root = Path(tempfile.mkdtemp(prefix="syndicator-memory-"))
+    config = store10k.make_config(root, "http://127.0.0.1:1/unused")
+    config = own_store.configure(config, own) if own else config
+    # The model serves one language, Russian unless the store has none.
+    pair = (config.source_language, "ru" if "ru" in config.targets else config.targets[0])
+    package = marian.cached_package(*pair)
     with marian.fixed_decoding_length(8):
         base = rss_mb()
-        config = store10k.make_config(root, "http://127.0.0.1:1/unused")
         import dataclasses
         argos = dataclasses.replace(config.argos, packages_dir=package.parent)
         engines = Engines(dataclasses.replace(config, argos=argos))
-        engines.for_pair("en", "ru").translate(["The model is loaded."], "en", "ru")
+        engines.for_pair(*pair).translate(["The model is loaded."], *pair)
         model = rss_mb() - base
-        print(f"RSS after imports {base:.0f} MB; the en→ru model adds {model:.0f} MB "
+        print(f"RSS after imports {base:.0f} MB; the {'→'.join(pair)} model adds {model:.0f} MB "
               f"({sum(f.stat().st_size for f in (package / 'model').iterdir()) / 2**20:.0f} MB "
               "on disk)")
-        bench = store10k.build(root, args.items, engines=engines, argos=argos)
+        bench = store10k.build(root, args.items, engines=engines, own=own, argos=argos)
         engines.config = bench.config
         cold_peak = peak_mb()
-        print(f"cold cycle over {args.items} items (publishes {len(bench.first_report.written)} "
+        print(f"cold cycle over {bench.n} items (publishes {len(bench.first_report.written)} "
               f"files, {bench.timings['first cycle']:.0f} s): peak RSS {cold_peak:.0f} MB, "
               f"{cold_peak - base:.0f} MB over the imports")
         rss = [rss_mb()]
         translated = 0
         for n in range(1, args.cycles + 1):
-            now = store10k.NOW + timedelta(minutes=10 * n)
+            now = bench.now + timedelta(minutes=10 * n)
             if n % 4 == 0:
-                bench.add_feed_item(args.items + n, now - timedelta(minutes=1))
+                bench.add_feed_item(bench.n + n, now - timedelta(minutes=1))
             report = run_once(bench.config, store=bench.store, engines=engines, now=now)
             assert not report.errors and report.new == (n % 4 == 0), report
-            translated += report.translated.get("ru", 0)
+            translated += report.translated.get(pair[1], 0)
             rss.append(rss_mb())
             if n % 10 == 0:
                 print(f"cycle {n:3d}: RSS {rss[-1]:6.1f} MB (peak so far {peak_mb():.0f} MB)",
@@ -104,7 +111,7 @@ def main() -> None:
           f"{'MET' if cold_peak - base <= budget else 'MISSED'}")
     print(f"(whole process, imports included: {cold_peak:.0f} MB)")
     print(f"RSS over {args.cycles} cycles ({args.cycles // 4} new items, {translated} translated "
-          f"into ru): after cycle 1 {rss[1]:.0f} MB, max of cycles 2-10 {early:.0f} MB, "
+          f"into {pair[1]}): after cycle 1 {rss[1]:.0f} MB, max of cycles 2-10 {early:.0f} MB, "
           f"max of the last 50 {late:.0f} MB: {growth:+.1%}   target flat (within 5%)   "
           f"{'MET' if growth <= 0.05 else 'MISSED'}")
     print(other.note())

@@ -30,7 +30,9 @@ and then one more rebuild under cProfile: the share of time in JSON encoding,
 in Babel, in jinja2, in SQLAlchemy and in syndicator's own code, and the top
 functions.
 
-    python bench/publish.py [--runs 5] [--items 10000] [--top 25] [--baseline FILE]
+``--store PATH``: a copy of a store of your own instead (bench/own_store.py).
+
+    python bench/publish.py [--runs 5] [--items 10000 | --store PATH [--config FILE]] [--top 25] [--baseline FILE]
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ from pathlib import Path
 from lxml import etree
 
 import common
+import own_store
 import store10k
 from common import median
 
@@ -61,13 +64,13 @@ def cold_publish(bench, dest: Path, spent: Counter, reference=None) -> tuple[flo
 
     config = dataclasses.replace(bench.config, output_dir=dest / "feeds",
                                  store_path=dest / "var" / "syndicator.db")
-    store10k.copy_store(bench.config.store_path, config.store_path)
+    common.copy_store(bench.config.store_path, config.store_path)
     store = open_store(config.store_path)
     common.settle()  # the 600 MB copy is written back before the clock starts
     before = common.timed(reference) if reference else 0.0
     spent.clear()
     start = time.perf_counter()
-    publish_all(store, config, store10k.NOW)
+    publish_all(store, config, bench.now)
     elapsed = time.perf_counter() - start
     if reference:
         common.settle()  # as before it: no writeback under the reference
@@ -157,12 +160,12 @@ def shares(stats: pstats.Stats) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--items", type=int, default=10_000)
+    own_store.add_arguments(parser)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--baseline", help="a feeds.py to time against the current one")
     args = parser.parse_args()
 
-    bench, other = store10k.start("publish", args.items)
+    bench, other = store10k.start("publish", parser, args)
     root = bench.root
     spent = Counter()
     recorder = {"calls": [] if args.baseline else None}

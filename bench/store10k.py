@@ -7,9 +7,11 @@ holding every item's segments (as they accumulate over a deployment's life),
 and the published feeds. Items and translations are written through the
 Store API directly: no translation engine runs. The engine used by the cycles
 (``CountingEngines``) is a stand-in that serves every language instantly and
-counts its calls.
+counts its calls. With ``--store`` every 10,000-item script runs on a copy of
+a store of your own instead (bench/own_store.py).
 
-    python bench/store10k.py [--items 10000]   # build once and print the stage times
+    python bench/store10k.py [--items 10000 | --store PATH [--config FILE]]
+    # builds (or imports) once and prints the stage times
 """
 from __future__ import annotations
 
@@ -22,11 +24,11 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import common
+import own_store
 from common import serve
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 TARGETS = ["ru", "hy", "be", "kk", "ky", "tg"]
-LANGS = ["en"] + TARGETS
 SOURCE = "csto-rss"
 FEED_ITEMS = 20  # the newest items, also listed by the served feed
 GENERATOR = 1  # bump after changing _generate(): the cached store is rebuilt
@@ -94,6 +96,10 @@ class Bench10k:
         self._texts = common.sentence_stream(seed=7)
         self._titles = iter(common.headlines(n + 1000, seed=7))
         self.feed_entries: list[str] = []
+        self.now = NOW  # the clock of the cycles (own_store.bench_now for your store)
+
+    def describe(self) -> str:
+        return f"{self.n} items, {len(self.config.languages)} languages"
 
     def close(self):
         self.server.shutdown()
@@ -111,8 +117,15 @@ class Bench10k:
         common.write_rss(self.site, self.feed_entries)
 
 
-def cache_ready(n: int = 10_000) -> bool:
-    return (common.CACHE / f"store{n}-{_cache_key(n)}" / "done").is_file()
+def _cache(n: int, own: own_store.Own | None) -> Path:
+    """Where the store and catalogs are kept between runs."""
+    if own:
+        return common.CACHE / own_store.cache_key(own, GENERATOR)
+    return common.CACHE / f"store{n}-{_cache_key(n)}"
+
+
+def cache_ready(n: int = 10_000, own: own_store.Own | None = None) -> bool:
+    return (_cache(n, own) / "done").is_file()
 
 
 def _cache_key(n: int) -> str:
@@ -195,40 +208,41 @@ def _generate(bench: "Bench10k", n: int, now: datetime) -> None:
 
 
 def build(root: Path, n: int = 10_000, now: datetime = NOW, engines=None,
-          **config_changes) -> "Bench10k":
+          own: own_store.Own | None = None, **config_changes) -> "Bench10k":
     """The store, catalogs and published feeds of ``n`` items in ``root``.
 
     The store and catalogs are generated once (a minute or two for 10,000 items)
     and kept under bench/.cache/; each call copies them and runs the first,
     cold, cycle: the served feed's items are already stored, so it publishes
     everything (and records the feed's validators, so the next fetch is a 304).
+    With ``own`` the store is a copy of that one (bench/own_store.py), prepared
+    and kept the same way; ``bench.n`` and ``bench.now`` then follow it.
     """
     from syndicator.catalog import _stamp, catalog_path
     from syndicator.cycle import run_once
     from syndicator.store import open_store
 
     bench = Bench10k(root, n)
+    if own:
+        bench.config = own_store.configure(bench.config, own)
     if config_changes:
         import dataclasses
         bench.config = dataclasses.replace(bench.config, **config_changes)
     config = bench.config
-    cache = common.CACHE / f"store{n}-{_cache_key(n)}"
-    for lang in LANGS:  # the UI catalogs (messages.po) of the repository
-        ui = ROOT / "translations" / lang / "LC_MESSAGES" / "messages.po"
-        if ui.is_file():
-            (config.translations_dir / lang / "LC_MESSAGES").mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ui, config.translations_dir / lang / "LC_MESSAGES" / "messages.po")
+    cache = _cache(n, own)
+    if own:
+        bench.now = now = own_store.bench_now(own.store, now)
+    _ui_catalogs(ROOT / "translations", config)
     if not (cache / "done").is_file():
         shutil.rmtree(cache, ignore_errors=True)
         tmp = Bench10k(Path(tempfile.mkdtemp(prefix="store10k-build-")), n)
         try:
-            for lang in LANGS:
-                ui = config.translations_dir / lang / "LC_MESSAGES" / "messages.po"
-                if ui.is_file():
-                    dest = tmp.config.translations_dir / lang / "LC_MESSAGES"
-                    dest.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(ui, dest / "messages.po")
-            _generate(tmp, n, now)
+            tmp.config = own_store.configure(tmp.config, own) if own else tmp.config
+            _ui_catalogs(config.translations_dir, tmp.config)
+            if own:
+                own_store.import_store(tmp, own, now)
+            else:
+                _generate(tmp, n, now)
             cache.mkdir(parents=True)
             shutil.copytree(tmp.root / "var", cache / "var")
             shutil.copytree(tmp.root / "translations", cache / "translations")
@@ -241,12 +255,14 @@ def build(root: Path, n: int = 10_000, now: datetime = NOW, engines=None,
     start = time.perf_counter()
     shutil.copytree(cache / "var", root / "var", dirs_exist_ok=True)
     shutil.copytree(cache / "translations", root / "translations", dirs_exist_ok=True)
-    entries = (cache / "entries.txt").read_text(encoding="utf-8").split("\n")
+    entries = (cache / "entries.txt").read_text(encoding="utf-8")
+    entries = entries.split("\n") if entries else []
     bench.feed_entries = entries[-FEED_ITEMS:][::-1]
     common.write_rss(bench.site, bench.feed_entries)
-    bench._titles = iter(common.headlines(n + 1000, seed=8))
+    bench.n = own_store.count_and_newest(config.store_path)[0] if own else n
+    bench._titles = iter(common.headlines(bench.n + 1000, seed=8))
     store = open_store(config.store_path)
-    for lang in TARGETS:  # copies have new inodes: news.po is as syndicator wrote it
+    for lang in config.targets:  # copies have new inodes: news.po is as syndicator wrote it
         store.meta_set(f"po:{lang}", repr(_stamp(catalog_path(config, lang))))
     bench.timings["copy"] = time.perf_counter() - start
     counting = engines is None
@@ -255,33 +271,51 @@ def build(root: Path, n: int = 10_000, now: datetime = NOW, engines=None,
     report = run_once(config, store=store, engines=engines, now=now)
     bench.first_report = report
     assert report.new == 0 and not report.errors, report
-    assert not counting or engines.bench.calls == 0
+    # Your own store may hold items still waiting for a language: the first cycle
+    # translates them (with the stand-in); the generated one is complete.
+    assert not counting or own or engines.bench.calls == 0
     bench.timings["first cycle"] = time.perf_counter() - start
+    if counting:
+        engines.bench.calls = engines.bench.texts = 0
     bench.store, bench.engines = store, engines
     return bench
 
 
-def start(name: str, items: int) -> tuple[Bench10k, "common.OtherLoad"]:
+def _ui_catalogs(source: Path, config) -> None:
+    """The UI catalogs (messages.po) under ``source`` copied into config's folder."""
+    for lang in config.languages:
+        ui = source / lang / "LC_MESSAGES" / "messages.po"
+        dest = config.translations_dir / lang / "LC_MESSAGES"
+        if ui.is_file() and not (dest / "messages.po").is_file():
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ui, dest / "messages.po")
+
+
+def start(name: str, parser: argparse.ArgumentParser, args: argparse.Namespace
+          ) -> tuple[Bench10k, "common.OtherLoad"]:
     """The opening of every 10,000-item script: the load meter, the machine line,
-    a copy of the store in a new temp folder, and how long it took."""
+    a copy of the store (generated, or ``--store``) in a new temp folder, and how
+    long it took."""
+    own = own_store.from_args(parser, args)
     other = common.OtherLoad()
     print(f"machine: {common.machine_note()}")
-    bench = build(Path(tempfile.mkdtemp(prefix=f"syndicator-{name}-")), items)
-    print(f"store: {items} items, 7 languages; built in "
+    bench = build(Path(tempfile.mkdtemp(prefix=f"syndicator-{name}-")), args.items, own=own)
+    print(f"store: {bench.describe()}; built in "
           + ", ".join(f"{k} {v:.1f} s" for k, v in bench.timings.items()))
     return bench, other
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--items", type=int, default=10_000)
+    own_store.add_arguments(parser)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="syndicator-store10k-"))
     try:
-        bench = build(root, args.items)
+        bench = build(root, args.items, own=own_store.from_args(parser, args))
         print(f"machine: {common.machine_note()}")
+        print(f"store: {bench.describe()}")
         for stage, seconds in bench.timings.items():
-            print(f"{stage:>14}: {seconds:6.1f} s")
+            print(f"{stage:>18}: {seconds:6.1f} s")
         bench.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -302,18 +336,7 @@ def snapshot(*folders: Path) -> dict[Path, tuple[int, int, int]]:
     return found
 
 
-def copy_store(src: Path, dest: Path) -> None:
-    """A consistent copy of a SQLite store in WAL mode (the backup API)."""
-    import sqlite3
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(src) as a, sqlite3.connect(dest) as b:
-        a.backup(b)
-    a.close()
-    b.close()
-
-
-def cold_rebuild(bench: Bench10k, dest: Path, now: datetime = NOW) -> dict[str, float]:
+def cold_rebuild(bench: Bench10k, dest: Path, now: datetime | None = None) -> dict[str, float]:
     """Publish everything from (a copy of) the full store into an empty folder, with
     every item's news.po catalog entries. Returns the timed stages' seconds."""
     import dataclasses
@@ -322,15 +345,12 @@ def cold_rebuild(bench: Bench10k, dest: Path, now: datetime = NOW) -> dict[str, 
     from syndicator.publish import publish_all
     from syndicator.store import open_store
 
+    now = now or bench.now
     config = dataclasses.replace(bench.config, output_dir=dest / "feeds",
                                  translations_dir=dest / "translations",
                                  store_path=dest / "var" / "syndicator.db")
-    copy_store(bench.config.store_path, config.store_path)
-    for lang in LANGS:
-        ui = bench.config.translations_dir / lang / "LC_MESSAGES" / "messages.po"
-        if ui.is_file():
-            (config.translations_dir / lang / "LC_MESSAGES").mkdir(parents=True)
-            shutil.copy2(ui, config.translations_dir / lang / "LC_MESSAGES" / "messages.po")
+    common.copy_store(bench.config.store_path, config.store_path)
+    _ui_catalogs(bench.config.translations_dir, config)
     store = open_store(config.store_path)
     common.settle()  # the copy's writeback is not the rebuild's cost
     times = {}
@@ -340,7 +360,7 @@ def cold_rebuild(bench: Bench10k, dest: Path, now: datetime = NOW) -> dict[str, 
     start = time.perf_counter()
     items = store.recent_items(None)[::-1]
     urls = {item.id: item.url for item in items}
-    for lang in TARGETS:
+    for lang in config.targets:
         export_catalog(store, config, lang, [item.id for item in items], urls, now)
     times["catalogs"] = time.perf_counter() - start
     times["total"] = times["publish"] + times["catalogs"]
