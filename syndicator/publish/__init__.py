@@ -312,7 +312,7 @@ def _documents(config: Config, edition: Edition, alternates: dict[str, list]
                ) -> dict[Path, bytes]:
     info, lang, entries = edition.info, edition.info.lang, edition.entries
     dates = {e.guid: i18n.date_line(e.item.published, lang, config.timezone) for e in entries}
-    content = {e.guid: _content(e, edition.ui, dates[e.guid]) for e in entries}
+    content = feeds.Content({e.guid: _content(e, edition.ui, dates[e.guid]) for e in entries})
     entry_links = {guid: [(a["language"], a["url"]) for a in links]
                    for guid, links in alternates.items()}
     page = _templates.get_template("index.html").render(

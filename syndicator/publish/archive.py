@@ -42,7 +42,8 @@ def documents(config: Config, edition, render_content) -> Iterator[tuple[Path, b
             next=page + 1 if page < count else None))
         dates = {e.guid: i18n.date_line(e.item.published, lang, config.timezone)
                  for e in entries}
-        content = {e.guid: render_content(e, edition.ui, dates[e.guid]) for e in entries}
+        content = feeds.Content({e.guid: render_content(e, edition.ui, dates[e.guid])
+                                 for e in entries})
         yield folder / f"rss-archive-{page}.xml", feeds.rss(info, entries, content)
         yield folder / f"atom-archive-{page}.xml", feeds.atom(info, entries, content, {})
         yield folder / f"feed-archive-{page}.json", jsonfeed(info, entries, content, {})

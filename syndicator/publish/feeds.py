@@ -24,9 +24,7 @@ feedgen-era documents):
 """
 from __future__ import annotations
 
-import contextlib
 import re
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -142,36 +140,31 @@ def _element(indent: bytes, tag: bytes, text: str, attrs: bytes = b"") -> bytes:
     return b"%s<%s%s>%s</%s>\n" % (indent, tag, attrs, _text(text), tag)
 
 
-# rss() and atom() of a document are called one after the other with the same
-# content strings, and escaping them is the largest single cost: the second call
-# reuses it. Looked up by identity: hashing each new string (60 MB of text in a
-# rebuild) took ~8% of the writers' time (py-spy). The cache holds the
-# strings it was given, so their ids cannot be reused while they are in it.
-_HTML_CACHE: OrderedDict[int, tuple[str, bytes]] = OrderedDict()
+class Content(dict):
+    """GUID -> entry HTML of one document, shared by its RSS and Atom versions.
+
+    Escaping this text is the writers' largest single cost (60 MB in a rebuild
+    of the 10,000-item benchmark store). ``escaped()`` does it once for both
+    documents, in one pass over all the entries (see ``_column``). Filled once,
+    then only read: the escaped values are not updated after a change.
+    """
+    _escaped: dict[str, bytes] | None = None
+
+    def escaped(self) -> dict[str, bytes]:
+        if self._escaped is None:
+            self._escaped = dict(zip(self, _column(list(self.values()))))
+        return self._escaped
 
 
-def _escaped_html(html: str) -> bytes:
-    # Without a lock: each OrderedDict call is atomic, and a stale or lost entry
-    # only costs an escape (the identity check stays right whatever another
-    # thread's publish did meanwhile).
-    found = _HTML_CACHE.get(id(html))
-    if found is not None and found[0] is html:
-        return found[1]
-    escaped = _text(html)
-    # A document pair holds max_items or archive_size entries (100 by default);
-    # with more than 256, the Atom document re-escapes some: slower, still right.
-    if len(_HTML_CACHE) >= 256:
-        with contextlib.suppress(KeyError):  # another thread emptied it meanwhile
-            _HTML_CACHE.popitem(last=False)  # the oldest
-    _HTML_CACHE[id(html)] = html, escaped
-    return escaped
+def _escaped_content(content: dict[str, str]) -> dict[str, bytes]:
+    return (content if isinstance(content, Content) else Content(content)).escaped()
 
 
-def _html(indent: bytes, tag: bytes, html: str, attrs: bytes = b"") -> tuple[bytes, ...]:
-    """``_element`` for an entry's HTML, left in pieces: copying it costs too."""
+def _html(indent: bytes, tag: bytes, html: bytes, attrs: bytes = b"") -> tuple[bytes, ...]:
+    """``_element`` for an entry's escaped HTML, left in pieces: copying it costs too."""
     if not html:
         return (b"%s<%s%s/>\n" % (indent, tag, attrs),)
-    return b"%s<%s%s>" % (indent, tag, attrs), _escaped_html(html), b"</%s>\n" % tag
+    return b"%s<%s%s>" % (indent, tag, attrs), html, b"</%s>\n" % tag
 
 
 def _empty(indent: bytes, tag: bytes, **attrs: str | None) -> bytes:
@@ -271,7 +264,7 @@ def _rss(info: FeedInfo, entries: list[Entry], content: dict[str, str]) -> list[
 
 
 def _rss_items(entries: list[Entry], content: dict[str, str], feed_lang: str) -> list[bytes]:
-    items = [entry.item for entry in entries]
+    items, escaped = [entry.item for entry in entries], _escaped_content(content)
     parts = []
     for entry, item, title, link, summary, guid, author in zip(
             entries, items, _column([e.title for e in entries]), _column([i.url for i in items]),
@@ -281,7 +274,7 @@ def _rss_items(entries: list[Entry], content: dict[str, str], feed_lang: str) ->
             _lang(entry, feed_lang),
             b"      <title>%s</title>\n" % title if entry.title else b"",
             b"      <link>%s</link>\n" % link if item.url else b""))
-        html = content[entry.guid]
+        html = escaped[entry.guid]
         if entry.summary:  # RSS readers show the description; the full text goes beside it
             parts.append(b"      <description>%s</description>\n" % summary)
             parts += _html(b"      ", b"content:encoded", html)
@@ -341,7 +334,7 @@ def _atom(info: FeedInfo, entries: list[Entry], content: dict[str, str],
 
 def _atom_entries(entries: list[Entry], content: dict[str, str], feed_lang: str,
                   entry_links: dict[str, list[tuple[str, str]]]) -> list[bytes]:
-    items = [entry.item for entry in entries]
+    items, escaped = [entry.item for entry in entries], _escaped_content(content)
     parts = []
     for entry, item, guid, title, href in zip(
             entries, items, _column([e.guid for e in entries]),
@@ -358,7 +351,7 @@ def _atom_entries(entries: list[Entry], content: dict[str, str], feed_lang: str,
                          b"".join(_alternate(other, lang) for lang, other in others
                                   if other != item.url) if others else b"",
                          _iso(item.updated)))
-        parts += _html(b"    ", b"content", content[entry.guid], b' type="html"')
+        parts += _html(b"    ", b"content", escaped[entry.guid], b' type="html"')
         parts.append(b"%s%s    <published>%s</published>\n  </entry>\n" % (
             b"".join(b'    <category term="%s"/>\n' % _attr(term) for term in item.categories)
             if item.categories else b"",
