@@ -190,5 +190,5 @@ if __name__ == "__main__":
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     start = time.perf_counter()
-    path = cached_package()
+    path = cached_package(*sys.argv[1:3])  # [from_code [to_code]], en ru by default
     print(f"{path} ready in {time.perf_counter() - start:.1f} s")
