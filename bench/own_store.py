@@ -92,12 +92,15 @@ def configure(config, own: Own):
 
 
 def cache_key(own: Own, generator: int) -> str:
-    """Changes with the file, its config, the schema and the benchmark's generator."""
+    """Changes with the file (and its WAL), its config, the schema and the
+    benchmark's generator."""
     from syndicator.schema import MIGRATIONS
 
-    st = own.store.stat()
+    # A store in WAL mode may hold its latest changes in the -wal file alone.
+    files = [own.store, own.store.with_name(own.store.name + "-wal")]
+    stats = [(st.st_size, st.st_mtime_ns) for st in (f.stat() for f in files if f.exists())]
     config = own.config.read_bytes() if own.config else b""
-    digest = hashlib.sha256(repr((str(own.store), st.st_size, st.st_mtime_ns, len(MIGRATIONS),
+    digest = hashlib.sha256(repr((str(own.store), stats, len(MIGRATIONS),
                                   generator)).encode() + config)
     return "own-" + digest.hexdigest()[:16]
 
