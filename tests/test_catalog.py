@@ -268,3 +268,48 @@ def test_provenance_is_a_stable_category_a_note_and_a_json_field(project):
     assert feed["items"][0]["_syndicator"]["translation"] == "translated"
     assert feed["items"][0]["_syndicator"]["engine"] == "argos"
     assert "en_ru" not in (config.output_dir / "ru" / "feed.json").read_text()
+
+
+UPGRADE = ROOT / "tests" / "fixtures" / "upgrade-2c0dcfd"
+
+
+def test_a_correction_in_a_catalog_written_before_an_upgrade_is_published_after_it(
+        tmp_path, lexicon_package):
+    """The store and the Russian news.po as syndicator 2c0dcfd (schema v4) left
+    them after one cycle over the sample site with the lexicon model; then, before
+    the upgrade, a translator corrected one title there (msgstr filled, fuzzy
+    cleared). The upgraded syndicator takes the correction in, publishes it and
+    keeps it, under the GUIDs the entries already had."""
+    import sqlite3
+
+    import feedparser
+
+    store_path = tmp_path / "var" / "syndicator.db"
+    store_path.parent.mkdir()
+    with sqlite3.connect(store_path) as db:
+        db.executescript((UPGRADE / "syndicator.sql").read_text(encoding="utf-8"))
+        old_guids = sorted(g for (g,) in db.execute("SELECT guid FROM guids WHERE lang = 'ru'"))
+    db.close()
+    catalogs = tmp_path / "translations"
+    (catalogs / "ru" / "LC_MESSAGES").mkdir(parents=True)
+    shutil.copy(UPGRADE / "news.po", catalogs / "ru" / "LC_MESSAGES" / "news.po")
+    config = make_config(tmp_path, languages={"targets": ["ru"]},
+                         translations={"dir": str(catalogs)})
+    install_file(lexicon_package, config.argos.packages_dir)
+
+    report = run_once(config, now=FROZEN_NOW)
+
+    assert not report.errors, report.errors
+    feed = feedparser.parse((config.output_dir / "ru" / "atom.xml").read_bytes())
+    assert feed.bozo == 0
+    assert sorted(e.id for e in feed.entries) == old_guids and len(old_guids) == 6
+    corrected = [e for e in feed.entries if e.title == "ИСПРАВЛЕНО ПЕРЕВОДЧИКОМ"]
+    assert len(corrected) == 1
+    entry = next(e for e in polib.pofile(str(catalog_path(config, "ru")))
+                 if e.msgstr == "ИСПРАВЛЕНО ПЕРЕВОДЧИКОМ")
+    assert "fuzzy" not in entry.flags
+    # A machine run over everything (translate --refresh), then a cycle, keep it.
+    retranslate(config, FROZEN_NOW + timedelta(hours=1), refresh=True, lang="ru")
+    run_once(config, now=FROZEN_NOW + timedelta(hours=2))
+    feed = feedparser.parse((config.output_dir / "ru" / "atom.xml").read_bytes())
+    assert [e.title for e in feed.entries].count("ИСПРАВЛЕНО ПЕРЕВОДЧИКОМ") == 1
