@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 from datetime import timedelta
 
+import feedparser
 import polib
 import pytest
 from lxml import etree
@@ -280,10 +282,6 @@ def test_a_correction_in_a_catalog_written_before_an_upgrade_is_published_after_
     the upgrade, a translator corrected one title there (msgstr filled, fuzzy
     cleared). The upgraded syndicator takes the correction in, publishes it and
     keeps it, under the GUIDs the entries already had."""
-    import sqlite3
-
-    import feedparser
-
     store_path = tmp_path / "var" / "syndicator.db"
     store_path.parent.mkdir()
     with sqlite3.connect(store_path) as db:
