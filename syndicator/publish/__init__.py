@@ -13,6 +13,7 @@ import itertools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -195,8 +196,15 @@ def _subscription_urls(config: Config, written: list[Path]) -> list[str]:
 def make_guid(base_url: str, lang: str, item: Item) -> str:
     """A tag URI (RFC 4151), unique per language; stored at first publication."""
     digest = hashlib.sha256(item.id.encode()).hexdigest()[:24]
-    host = urlsplit(base_url).hostname or "localhost"
-    return f"tag:{host},{item.published:%Y-%m-%d}:{lang}/{digest}"
+    # The date as isoformat() writes it (what "%Y-%m-%d" gives from year 1000 on):
+    # a first publish of 10,000 items mints 70,000 GUIDs, and strftime and
+    # urlsplit were two thirds of the 9 µs each took.
+    return f"tag:{_host(base_url)},{item.published.date().isoformat()}:{lang}/{digest}"
+
+
+@lru_cache(maxsize=16)
+def _host(base_url: str) -> str:
+    return urlsplit(base_url).hostname or "localhost"
 
 
 def anchor(item: Item) -> str:
