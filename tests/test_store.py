@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from conftest import make_config
 
+from syndicator import store as store_module
 from syndicator.errors import StoreError
 from syndicator.models import SourceItem
 from syndicator.publish import publish_all
@@ -110,6 +111,28 @@ def test_translation_memory_stores_each_key_once(tmp_path):
     store.memory_put({"k1": "один"})
     store.memory_put({"k1": "другой", "k2": "два"})
     assert store.memory_get(["k1", "k2", "k3"]) == {"k1": "один", "k2": "два"}
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json_each", "in_lists"])
+def test_reads_by_a_list_of_ids_find_every_row_asked_for_and_no_other(tmp_path, monkeypatch,
+                                                                        as_json):
+    # SQLite reads a list of ids in one statement (a JSON array); other databases
+    # would get IN lists of 500. Both on 1,201 ids, odd characters included.
+    monkeypatch.setattr(store_module, "_ids_as_json", lambda conn: as_json)
+    store = open_store(tmp_path / "s.db")
+    odd = ['quote"d', "back\\slash", "it's", "ünï 中文", "line\nbreak", "[1]", "%"]
+    guids = [f"g{n}" for n in range(1200)] + odd
+    store.upsert_items([_item(guid=g) for g in guids], NOW)
+    store.memory_put({f"k:{g}": f"text {g}" for g in guids})
+    asked = [f"s:{g}" for g in guids[:1200:2] + odd] + ["s:missing"]
+
+    assert set(store.items_by_id(asked)) == set(asked) - {"s:missing"}
+    assert store.memory_get([f"k:{g}" for g in odd] + ["k:none"]) == {
+        f"k:{g}": f"text {g}" for g in odd}
+    made = store.guids_for("ru", asked, lambda i: f"tag:{i}")
+    assert store.guids_for("ru", asked + ["s:g1"], lambda i: f"new:{i}") == {
+        **made, "s:g1": "new:s:g1"}
+    assert store.items_by_id([]) == {}
 
 
 def test_guids_are_fixed_at_first_publication(tmp_path):
