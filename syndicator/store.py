@@ -71,6 +71,7 @@ class Store:
     def upsert_items(self, found: Iterable[SourceItem], now: datetime) -> tuple[int, int]:
         """Store new items and edits; returns (new, updated). Unchanged items cost one read."""
         new = updated = 0
+        starts: dict[str, datetime] = {}
         with self.engine.begin() as conn:
             for item in found:
                 row = conn.execute(sa.select(items.c.content_hash, items.c.published)
@@ -78,7 +79,7 @@ class Store:
                 if row is None:
                     values = item_values(item, now, None)
                     conn.execute(items.insert().values(seq=_bump(conn),
-                                                       **_unique_updated(conn, values)))
+                                                       **_unique_updated(conn, values, starts)))
                     new += 1
                 elif row.content_hash != item.content_hash:
                     values = item_values(item, now, from_iso(row.published))
@@ -86,8 +87,8 @@ class Store:
                         # The item moves in every feed's order, and its old place is
                         # not kept: publishing must plan from every item's state.
                         _meta_put(conn, "layout", "")
-                    conn.execute(items.update().where(items.c.id == item.id)
-                                 .values(seq=_bump(conn), **_unique_updated(conn, values)))
+                    conn.execute(items.update().where(items.c.id == item.id).values(
+                        seq=_bump(conn), **_unique_updated(conn, values, starts)))
                     updated += 1
         return new, updated
 
@@ -419,18 +420,34 @@ def _bump(conn: sa.Connection) -> int:
     return version
 
 
-def _unique_updated(conn: sa.Connection, values: dict) -> dict:
+_UPDATED_WINDOW = 3600  # seconds of `updated` values read at once by _unique_updated
+
+
+def _unique_updated(conn: sa.Connection, values: dict, starts: dict[str, datetime]) -> dict:
     """Give each item its own `updated` instant (a second later when taken).
 
     Sites that publish dates without times give many items the same instant;
     feed readers and the W3C validator (DuplicateUpdated) expect entry
     `updated` values to differ. Stored once, so the value never moves again.
+    ``starts`` (one per batch of writes): per instant asked for, where the next
+    search for a free one starts, since every second before it is taken.
     """
-    moment = from_iso(values["updated"])
-    while conn.execute(sa.select(items.c.id).where(items.c.updated == iso(moment),
-                                                   items.c.id != values["id"]).limit(1)).first():
-        moment += timedelta(seconds=1)
-    return {**values, "updated": iso(moment)}
+    asked = values["updated"]
+    moment = starts.get(asked) or from_iso(asked)
+    while True:
+        # The instants taken in the next hour, in one indexed read. A probe per
+        # second made the k-th item of an instant cost k queries: an undated
+        # archive of 1,200 items (all first seen "now") took 150 s to store.
+        # iso() is fixed-width UTC, so its text sorts as the instants do.
+        end = moment + timedelta(seconds=_UPDATED_WINDOW)
+        taken = set(conn.execute(sa.select(items.c.updated).where(
+            items.c.updated >= iso(moment), items.c.updated < iso(end),
+            items.c.id != values["id"])).scalars())
+        while moment < end:
+            if iso(moment) not in taken:
+                starts[asked] = moment + timedelta(seconds=1)
+                return {**values, "updated": iso(moment)}
+            moment += timedelta(seconds=1)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
