@@ -117,7 +117,8 @@ def test_translation_memory_stores_each_key_once(tmp_path):
 def test_reads_by_a_list_of_ids_find_every_row_asked_for_and_no_other(tmp_path, monkeypatch,
                                                                         as_json):
     # SQLite reads a list of ids in one statement (a JSON array); other databases
-    # would get IN lists of 500. Both on 1,201 ids, odd characters included.
+    # would get IN lists of 500. Both asked for 608 of 1,207 ids (more than one IN
+    # list), odd characters included.
     monkeypatch.setattr(store_module, "_ids_as_json", lambda conn: as_json)
     store = open_store(tmp_path / "s.db")
     odd = ['quote"d', "back\\slash", "it's", "ünï 中文", "line\nbreak", "[1]", "%"]

@@ -13,8 +13,8 @@ import itertools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
