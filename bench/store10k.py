@@ -150,7 +150,8 @@ def _generate(bench: "Bench10k", n: int, now: datetime) -> None:
     from syndicator.sources import fetch_source
     from syndicator.sources.http import Fetcher
     from syndicator.rows import iso, item_values
-    from syndicator.store import _bump, open_store
+    from syndicator.statements import bump
+    from syndicator.store import open_store
     from syndicator.translate.blocks import segments
 
     config = bench.config
@@ -171,7 +172,7 @@ def _generate(bench: "Bench10k", n: int, now: datetime) -> None:
     fetcher.close()
     assert len(result.items) == n and not result.error, result.error
     with store.engine.begin() as conn:
-        seq = _bump(conn)
+        seq = bump(conn)
         conn.execute(items_t.insert(), [{**item_values(item, now, None), "seq": seq}
                                         for item in result.items])
     bench.timings["items"] = time.perf_counter() - start
@@ -182,7 +183,7 @@ def _generate(bench: "Bench10k", n: int, now: datetime) -> None:
     for lang in TARGETS:
         rows = []
         with store.engine.begin() as conn:
-            version = _bump(conn)
+            version = bump(conn)
         for item, segs in plans:
             tr = {s.text: f"[{lang}] {s.text}" for s in segs}
             body = "".join(f"<p>{escape(tr[s.text])}</p>" for s in segs if s.field == "body")

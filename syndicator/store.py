@@ -3,8 +3,9 @@
 The SQL stays portable (no SQLite-only statements outside ``_sqlite_pragmas``
 and the integrity check) so that a PostgreSQL URL can be used later. The
 tables and their migrations live in ``schema.py``, the conversions between
-rows and records (UTC dates, JSON columns) in ``rows.py``; ``open_store``
-applies the missing migrations.
+rows and records (UTC dates, JSON columns) in ``rows.py``, the statements
+its methods share (reads by a list of ids, the data version) in
+``statements.py``; ``open_store`` applies the missing migrations.
 """
 from __future__ import annotations
 
@@ -19,31 +20,12 @@ import sqlalchemy as sa
 
 from .errors import StoreError
 from .models import Item, SourceItem, Translation
-from .rows import from_iso, iso, item_from_row, item_values, iter_chunks
+from .rows import from_iso, iso, item_from_row, item_values
 from .schema import (guids, http_cache, items, memory, meta, migrate, pages, runs,
                      source_state, translations)
+from .statements import among, bump, meta_put, unique_updated
 
 log = logging.getLogger(__name__)
-CHUNK = 500  # ids per IN (...) clause: under SQLite's bound-variable limit
-
-
-def _among(conn: sa.Connection, query: sa.Select, column: sa.Column, ids: list) -> list:
-    """The rows of ``query`` whose ``column`` is one of ``ids``.
-
-    On SQLite, one statement, the ids bound as one JSON array (``json_each``),
-    each looked up on the index: a full rebuild asks for 10,000 ids per language,
-    and 20 IN lists of 500, each compiled anew by SQLAlchemy, took twice as long
-    (0.31 s against 0.13-0.16 s per language, bench/publish.py). Elsewhere, IN lists.
-    """
-    if _ids_as_json(conn):
-        listed = sa.func.json_each(json.dumps(ids)).table_valued("value")
-        return conn.execute(query.where(column.in_(sa.select(listed.c.value)))).all()
-    return [row for chunk in iter_chunks(ids, CHUNK)
-            for row in conn.execute(query.where(column.in_(chunk))).all()]
-
-
-def _ids_as_json(conn: sa.Connection) -> bool:
-    return conn.dialect.name == "sqlite"
 
 
 class Store:
@@ -61,7 +43,7 @@ class Store:
 
     def meta_set(self, key: str, value: str) -> None:
         with self.engine.begin() as conn:
-            _meta_put(conn, key, value)
+            meta_put(conn, key, value)
 
     def data_version(self) -> int:
         return int(self.meta_get("version", "0"))
@@ -78,17 +60,17 @@ class Store:
                                    .where(items.c.id == item.id)).first()
                 if row is None:
                     values = item_values(item, now, None)
-                    conn.execute(items.insert().values(seq=_bump(conn),
-                                                       **_unique_updated(conn, values, starts)))
+                    conn.execute(items.insert().values(seq=bump(conn),
+                                                       **unique_updated(conn, values, starts)))
                     new += 1
                 elif row.content_hash != item.content_hash:
                     values = item_values(item, now, from_iso(row.published))
                     if values["published"] != row.published:
                         # The item moves in every feed's order, and its old place is
                         # not kept: publishing must plan from every item's state.
-                        _meta_put(conn, "layout", "")
+                        meta_put(conn, "layout", "")
                     conn.execute(items.update().where(items.c.id == item.id).values(
-                        seq=_bump(conn), **_unique_updated(conn, values, starts)))
+                        seq=bump(conn), **unique_updated(conn, values, starts)))
                     updated += 1
         return new, updated
 
@@ -153,7 +135,7 @@ class Store:
     def items_by_id(self, item_ids: list[str]) -> dict[str, Item]:
         with self.engine.connect() as conn:
             return {r.id: item_from_row(r)
-                    for r in _among(conn, sa.select(items), items.c.id, item_ids)}
+                    for r in among(conn, sa.select(items), items.c.id, item_ids)}
 
     def items_needing(self, lang: str, include_awaiting: bool) -> list[Item]:
         """Items, newest first, without an up-to-date translation into ``lang``.
@@ -196,7 +178,7 @@ class Store:
         if not done:
             return
         with self.engine.begin() as conn:
-            version = _bump(conn)
+            version = bump(conn)
             # Two executemany statements, not two statements per row: building and
             # compiling a statement per row was most of a cycle that the translation
             # memory answers entirely (bench/cache_hit.py).
@@ -215,7 +197,7 @@ class Store:
         """Make the next cycle re-assemble the item a human just corrected."""
         key = seg_key.split("#", 1)[0]
         with self.engine.begin() as conn:
-            version = _bump(conn)
+            version = bump(conn)
             conn.execute(translations.update().where(
                 translations.c.lang == lang,
                 translations.c.item_id.in_(sa.select(items.c.id).where(items.c.key == key)))
@@ -233,7 +215,7 @@ class Store:
             query = query.where(translations.c.item_id.in_(
                 sa.select(items.c.id).where(items.c.published >= iso(since))))
         with self.engine.begin() as conn:
-            version = _bump(conn)
+            version = bump(conn)
             return conn.execute(query.values(status="stale", seq=version)).rowcount
 
     def translations_for(self, lang: str, item_ids: list[str],
@@ -249,7 +231,7 @@ class Store:
         found = {}
         with self.engine.connect() as conn:
             query = sa.select(*columns).where(translations.c.lang == lang)
-            for row in _among(conn, query, translations.c.item_id, item_ids):
+            for row in among(conn, query, translations.c.item_id, item_ids):
                 found[row[0]] = Translation(
                     *row[:9], from_iso(row[9]),
                     tuple(map(tuple, json.loads(row[10]))) if segments else ())
@@ -258,7 +240,7 @@ class Store:
     def translation_seqs(self, lang: str, item_ids: list[str]) -> dict[str, int | None]:
         """The data version of each translation's last change (None: before v3)."""
         with self.engine.connect() as conn:
-            return dict(_among(conn, sa.select(translations.c.item_id, translations.c.seq)
+            return dict(among(conn, sa.select(translations.c.item_id, translations.c.seq)
                                .where(translations.c.lang == lang),
                                translations.c.item_id, item_ids))
 
@@ -272,7 +254,7 @@ class Store:
         with self.engine.connect() as conn:
             if item_ids is None:
                 return {r[0]: r for r in conn.execute(query).all()}
-            return {r[0]: r for r in _among(conn, query, translations.c.item_id, item_ids)}
+            return {r[0]: r for r in among(conn, query, translations.c.item_id, item_ids)}
 
     # --- published archive pages ---------------------------------------------
 
@@ -308,13 +290,13 @@ class Store:
 
     def memory_get(self, keys: list[str]) -> dict[str, str]:
         with self.engine.connect() as conn:
-            return dict(_among(conn, sa.select(memory.c.key, memory.c.text), memory.c.key, keys))
+            return dict(among(conn, sa.select(memory.c.key, memory.c.text), memory.c.key, keys))
 
     def memory_put(self, entries: dict[str, str]) -> None:
         if not entries:
             return
         with self.engine.begin() as conn:
-            known = {row[0] for row in _among(conn, sa.select(memory.c.key), memory.c.key,
+            known = {row[0] for row in among(conn, sa.select(memory.c.key), memory.c.key,
                                               list(entries))}
             rows = [{"key": k, "text": v} for k, v in entries.items() if k not in known]
             if rows:
@@ -325,7 +307,7 @@ class Store:
     def guids_for(self, lang: str, item_ids: list[str], make: callable) -> dict[str, str]:
         """Per-language GUIDs; new ones are made by ``make(item_id)`` and then never change."""
         with self.engine.begin() as conn:
-            known = dict(_among(conn, sa.select(guids.c.item_id, guids.c.guid)
+            known = dict(among(conn, sa.select(guids.c.item_id, guids.c.guid)
                                 .where(guids.c.lang == lang), guids.c.item_id, item_ids))
             fresh = [{"item_id": i, "lang": lang, "guid": make(i)}
                      for i in item_ids if i not in known]
@@ -403,51 +385,6 @@ class Store:
     def integrity_ok(self) -> bool:
         with self.engine.connect() as conn:
             return conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
-
-
-def _meta_put(conn: sa.Connection, key: str, value: str) -> None:
-    if conn.execute(sa.select(meta.c.key).where(meta.c.key == key)).first():
-        conn.execute(meta.update().where(meta.c.key == key).values(value=value))
-    else:
-        conn.execute(meta.insert().values(key=key, value=value))
-
-
-def _bump(conn: sa.Connection) -> int:
-    """Advance the data version, inside the caller's transaction."""
-    current = conn.execute(sa.select(meta.c.value).where(meta.c.key == "version")).scalar()
-    version = int(current or 0) + 1
-    _meta_put(conn, "version", str(version))
-    return version
-
-
-_UPDATED_WINDOW = 3600  # seconds of `updated` values read at once by _unique_updated
-
-
-def _unique_updated(conn: sa.Connection, values: dict, starts: dict[str, datetime]) -> dict:
-    """Give each item its own `updated` instant (a second later when taken).
-
-    Sites that publish dates without times give many items the same instant;
-    feed readers and the W3C validator (DuplicateUpdated) expect entry
-    `updated` values to differ. Stored once, so the value never moves again.
-    ``starts`` (one per batch of writes): per instant asked for, where the next
-    search for a free one starts, since every second before it is taken.
-    """
-    asked = values["updated"]
-    moment = starts.get(asked) or from_iso(asked)
-    while True:
-        # The instants taken in the next hour, in one indexed read. A probe per
-        # second made the k-th item of an instant cost k queries: an undated
-        # archive of 1,200 items (all first seen "now") took 150 s to store.
-        # iso() is fixed-width UTC, so its text sorts as the instants do.
-        end = moment + timedelta(seconds=_UPDATED_WINDOW)
-        taken = set(conn.execute(sa.select(items.c.updated).where(
-            items.c.updated >= iso(moment), items.c.updated < iso(end),
-            items.c.id != values["id"])).scalars())
-        while moment < end:
-            if iso(moment) not in taken:
-                starts[asked] = moment + timedelta(seconds=1)
-                return {**values, "updated": iso(moment)}
-            moment += timedelta(seconds=1)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from conftest import make_config
 
-from syndicator import store as store_module
+from syndicator import statements
 from syndicator.errors import StoreError
 from syndicator.models import SourceItem
 from syndicator.publish import publish_all
@@ -119,7 +119,7 @@ def test_reads_by_a_list_of_ids_find_every_row_asked_for_and_no_other(tmp_path, 
     # SQLite reads a list of ids in one statement (a JSON array); other databases
     # would get IN lists of 500. Both asked for 608 of 1,207 ids (more than one IN
     # list), odd characters included.
-    monkeypatch.setattr(store_module, "_ids_as_json", lambda conn: as_json)
+    monkeypatch.setattr(statements, "ids_as_json", lambda conn: as_json)
     store = open_store(tmp_path / "s.db")
     odd = ['quote"d', "back\\slash", "it's", "ünï 中文", "line\nbreak", "[1]", "%"]
     guids = [f"g{n}" for n in range(1200)] + odd

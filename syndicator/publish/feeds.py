@@ -32,6 +32,7 @@ from functools import lru_cache
 
 from .. import __version__
 from ..models import Entry
+from .machine_dates import rfc822, rfc3339
 
 ATOM = "http://www.w3.org/2005/Atom"
 FH = "http://purl.org/syndication/history/1.0"
@@ -51,9 +52,6 @@ _ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # 0 for the bytes a forbidden character can leave in UTF-8 (see _checked), 1 elsewhere.
 _SUSPECT = bytes(0 if byte < 32 and byte not in b"\t\n\r" or byte == 0xEF else 1
                  for byte in range(256))
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
-           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 @dataclass(frozen=True)
@@ -179,42 +177,6 @@ def _lang(entry: Entry, feed_lang: str) -> bytes:
     return b"" if entry.text_lang == feed_lang else b' xml:lang="%s"' % _attr(entry.text_lang)
 
 
-def _iso(when: datetime) -> bytes:
-    if when.tzinfo is timezone.utc:
-        return _utc_iso(when)
-    if when.tzinfo is None:
-        raise ValueError(f"date without a time zone: {when}")
-    return when.isoformat().encode()
-
-
-def _rfc822(when: datetime) -> bytes:
-    if when.tzinfo is timezone.utc:
-        return _utc_rfc822(when)
-    if when.tzinfo is None:
-        raise ValueError(f"date without a time zone: {when}")
-    return _rfc822_format(when)
-
-
-def _rfc822_format(when: datetime) -> bytes:
-    # strftime("%a, %d %b %Y %H:%M:%S %z") in the C locale (English names, whatever
-    # the locale, as RSS wants), cut from isoformat(), which is several times faster.
-    iso = when.isoformat()
-    zone = iso[26:] if when.microsecond else iso[19:]
-    return (f"{_DAYS[when.weekday()]}, {iso[8:10]} {_MONTHS[when.month - 1]} {when.year} "
-            f"{iso[11:19]} {zone.replace(':', '')}").encode()
-
-
-# Each item's dates are written in every language and format, and formatting them
-# costs more than a lookup. Only UTC dates (all the store holds) are kept: equal
-# datetimes in other zones are the same instant, written differently.
-@lru_cache(maxsize=1 << 16, typed=True)
-def _utc_iso(when: datetime) -> bytes:
-    return when.isoformat().encode()
-
-
-_utc_rfc822 = lru_cache(maxsize=1 << 16, typed=True)(_rfc822_format)
-
-
 def _required(values: dict[str, str]) -> None:
     missing = [name for name, value in values.items() if not value]
     if missing:
@@ -257,7 +219,7 @@ def _rss(info: FeedInfo, entries: list[Entry], content: dict[str, str]) -> list[
     parts += [b"    <docs>http://www.rssboard.org/rss-specification</docs>\n",
               b"    <generator>syndicator</generator>\n",
               _element(b"    ", b"language", info.lang) if info.lang else b"",
-              b"    <lastBuildDate>%s</lastBuildDate>\n" % _rfc822(info.updated)]
+              b"    <lastBuildDate>%s</lastBuildDate>\n" % rfc822(info.updated)]
     parts += _rss_items(entries, content, info.lang)
     parts.append(b"  </channel>\n</rss>\n")
     return parts
@@ -291,7 +253,7 @@ def _rss_items(entries: list[Entry], content: dict[str, str], feed_lang: str) ->
             b'      <enclosure url="%s" length="%s" type="%s"/>\n' % (
                 _attr(image.url), _attr(str(image.length or 0)), _attr(image.type))
             if image and image.type else b"",
-            _rfc822(item.published),
+            rfc822(item.published),
             # RSS <author> must be an e-mail address
             b"      <dc:creator>%s</dc:creator>\n" % author if item.author else b""))
     return parts
@@ -311,7 +273,7 @@ def _atom(info: FeedInfo, entries: list[Entry], content: dict[str, str],
     lang = b' xml:lang="%s"' % _attr(info.lang) if info.lang else b""
     parts = [_DECLARATION, b'<feed xmlns="%s"%s%s>\n' % (ATOM.encode(), xmlns.encode(), lang),
              _element(b"  ", b"id", info.atom_url), _element(b"  ", b"title", info.title),
-             b"  <updated>%s</updated>\n" % _iso(info.updated),
+             b"  <updated>%s</updated>\n" % rfc3339(info.updated),
              # RFC 4287 wants an author on the feed or on every entry: the site publishes.
              b"  <author>\n    <name>%s</name>\n  </author>\n" % _text(info.title),
              _empty(b"  ", b"link", href=info.atom_url, rel="self"),
@@ -350,12 +312,12 @@ def _atom_entries(entries: list[Entry], content: dict[str, str], feed_lang: str,
                          href, _hreflang(_source_lang(entry, entry_links)),
                          b"".join(_alternate(other, lang) for lang, other in others
                                   if other != item.url) if others else b"",
-                         _iso(item.updated)))
+                         rfc3339(item.updated)))
         parts += _html(b"    ", b"content", escaped[entry.guid], b' type="html"')
         parts.append(b"%s%s    <published>%s</published>\n  </entry>\n" % (
             b"".join(b'    <category term="%s"/>\n' % _attr(term) for term in item.categories)
             if item.categories else b"",
-            _ATOM_PROVENANCE.get(entry.status, b""), _iso(item.published)))
+            _ATOM_PROVENANCE.get(entry.status, b""), rfc3339(item.published)))
     return parts
 
 
