@@ -153,6 +153,32 @@ def test_strong_etag_and_conditional_requests(star):
     assert both.status_code == 200
 
 
+def test_every_if_none_match_header_counts(star):
+    # Revalidations of a file already served take the fast path, which reads the
+    # raw headers itself: a tag in the second header line must still match.
+    tag = star.get("/ru/atom.xml", headers={"Accept-Encoding": "identity"}).headers["etag"]
+    both = [("If-None-Match", '"other"'), ("If-None-Match", tag),
+            ("Accept-Encoding", "identity")]
+    assert star.get("/ru/atom.xml", headers=both).status_code == 304
+    assert star.get("/ru/atom.xml", headers=both[:1]).status_code == 200
+
+
+def test_an_error_while_revalidating_gets_the_logged_500(site, monkeypatch, caplog):
+    from syndicator.web import app as app_module
+
+    def broken(scope):
+        raise RuntimeError("header parsing broke")
+    with _Server(make_app(ServeConfig(site))) as url:
+        first = httpx.get(url + "/ru/rss.xml", timeout=5)  # now known to the fast path
+        monkeypatch.setattr(app_module, "_asked", broken)
+        again = httpx.get(url + "/ru/rss.xml", headers={"If-None-Match": first.headers["etag"]},
+                          timeout=5)
+    assert first.status_code == 200
+    assert again.status_code == 500 and again.text == "Internal Server Error"
+    assert again.headers["x-content-type-options"] == "nosniff"
+    assert "header parsing broke" in caplog.text
+
+
 def test_replaced_file_in_the_same_instant_gets_a_new_etag(star, site):
     path = site / "en" / "rss.xml"
     old = star.get("/en/rss.xml", headers={"Accept-Encoding": "identity"})
@@ -323,7 +349,11 @@ def test_worker_processes_rebuild_the_same_config(site, monkeypatch):
     monkeypatch.setenv(_ENV_CONFIG, json.dumps({"root": str(site), "max_age": 5,
                                                 "cors_origins": ["*"],
                                                 "frame_ancestors": ["'self'"]}))
-    assert isinstance(app_from_environment(), Starlette)
+    with _Server(app_from_environment()) as url:
+        response = httpx.get(url + "/ru/widget.html", timeout=5)
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "public, max-age=5"
+    assert "frame-ancestors 'self'" in response.headers["content-security-policy"]
 
 
 @pytest.mark.parametrize("raw", [b"/..", b"/%2e%2e/x.xml", b"/a%2fb.xml", b"/a%5cb.xml",

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import uvicorn
 from starlette.applications import Starlette
@@ -81,14 +82,14 @@ class StaticFiles:
         response = await self.respond(Request(scope, receive))
         await response(scope, receive, send)
 
-    async def unchanged(self, scope, receive) -> _FileResponse | None:
+    async def unchanged(self, scope) -> _FileResponse | None:
         """The response to a GET or HEAD of a file unchanged since it was last served
         for this path, or None. The common case (a feed reader revalidating)
         costs one stat on the event loop: less than a hop to the thread pool."""
         if scope["method"] not in ("GET", "HEAD"):
             return None
         file = self.store.cached(scope.get("raw_path") or scope["path"].encode())
-        return None if file is None else await self._file(Request(scope, receive), file)
+        return None if file is None else await self._file(scope["method"], _asked(scope), file)
 
     async def respond(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD", "OPTIONS"):
@@ -108,7 +109,7 @@ class StaticFiles:
             return _plain(404, "Not Found")
         if request.method == "OPTIONS":
             return self._options(request, file)
-        return await self._file(request, file)
+        return await self._file(request.method, _asked(request.scope), file)
 
     def _add_slash(self, request: Request, raw_path: bytes) -> Response:
         # raw_path passed split_request_path, so it has no "//" and cannot
@@ -127,8 +128,8 @@ class StaticFiles:
                                                self.config.cors_origins))
         return Response(status_code=204, headers=headers)
 
-    async def _file(self, request: Request, file: StaticFile) -> _FileResponse:
-        accept = request.headers.get("accept-encoding")
+    async def _file(self, method: str, asked: _Asked, file: StaticFile) -> _FileResponse:
+        accept = asked.accept_encoding
         coding = _choose_coding(accept) if file.media.compressible and accept else None
         body = file.body
         if coding:
@@ -136,15 +137,14 @@ class StaticFiles:
             if not known:
                 encoded = await run_in_threadpool(self.store.encoded, file, coding)
             body, coding = (encoded, coding) if encoded is not None else (body, None)
-        origin = request.headers.get("origin")
-        etag, headers = self._file_headers(file, coding, origin)
-        if self._not_modified(request, etag, file.mtime):
+        etag, headers = self._file_headers(file, coding, asked.origin)
+        if _not_modified(asked, etag, file.mtime):
             return _FileResponse(304, headers, b"")
         headers = headers + [(b"content-length", str(len(body)).encode("latin-1")),
                              (b"content-type", file.media.value.encode("latin-1"))]
         if coding:
             headers.append((b"content-encoding", coding.encode("latin-1")))
-        return _FileResponse(200, headers, b"" if request.method == "HEAD" else body)
+        return _FileResponse(200, headers, b"" if method == "HEAD" else body)
 
     def _file_headers(self, file: StaticFile, coding: str | None,
                       origin: str | None) -> tuple[str, list[tuple[bytes, bytes]]]:
@@ -183,14 +183,40 @@ class StaticFiles:
         self._headers.put(key, (etag, raw))
         return etag, raw
 
-    @staticmethod
-    def _not_modified(request: Request, etag: str, mtime: float) -> bool:
-        # RFC 9110 13.2.2: If-Modified-Since counts only without If-None-Match.
-        if_none_match = ", ".join(request.headers.getlist("if-none-match"))
-        if if_none_match:
-            return if_none_match == etag or h.none_match(if_none_match, etag)
-        since = request.headers.get("if-modified-since")
-        return bool(since) and h.not_modified_since(since, mtime)
+
+
+class _Asked(NamedTuple):
+    """The request headers a file's response depends on."""
+    accept_encoding: str | None
+    origin: str | None
+    if_modified_since: str | None
+    if_none_match: str  # every If-None-Match header, joined with ", "
+
+
+_ASKED = {b"accept-encoding": 0, b"origin": 1, b"if-modified-since": 2}
+
+
+def _asked(scope) -> _Asked:
+    """``_Asked`` from the raw ASGI headers, in one pass over them: Starlette's
+    ``Headers`` searches all of them once per name, on every revalidation."""
+    found: list = [None, None, None]
+    matches = []
+    for name, value in scope["headers"]:
+        if name == b"if-none-match":
+            matches.append(value.decode("latin-1"))
+        else:
+            index = _ASKED.get(name)
+            if index is not None and found[index] is None:  # the first one, as Headers.get
+                found[index] = value.decode("latin-1")
+    return _Asked(*found, ", ".join(matches))
+
+
+def _not_modified(asked: _Asked, etag: str, mtime: float) -> bool:
+    # RFC 9110 13.2.2: If-Modified-Since counts only without If-None-Match.
+    if asked.if_none_match:
+        return asked.if_none_match == etag or h.none_match(asked.if_none_match, etag)
+    since = asked.if_modified_since
+    return bool(since) and h.not_modified_since(since, mtime)
 
 
 class _FileResponse:
@@ -215,22 +241,27 @@ def _choose_coding(accept_encoding: str) -> str | None:
 
 
 class _UnchangedFirst:
-    """ASGI middleware: a GET or HEAD of a file unchanged since it was last served
-    goes straight to ``StaticFiles``, past Starlette's exception middleware and
-    router; everything else takes the usual way.
+    """The outermost ASGI app: a GET or HEAD of a file unchanged since it was last
+    served goes straight to ``StaticFiles``, past Starlette's middleware and
+    router; everything else goes to the Starlette app.
 
-    Revalidations of unchanged feeds are most of what feed readers send. Outside
-    this middleware's only job, nothing changes: the same ``_FilesFirst`` check
-    keeps extra routes' prefixes away, the same code builds the response, and
-    the middleware around it (security headers, the 500 handler) still applies.
+    Revalidations of unchanged feeds are most of what feed readers send, and each
+    layer of middleware wraps every message sent. Nothing else changes: the same
+    ``_FilesFirst`` check keeps extra routes' prefixes away, the same code builds
+    the response, whose headers already hold the security headers (see
+    ``_file_headers``), and an error while building it sends the request the
+    usual way, where it meets the 500 handler.
     """
 
-    def __init__(self, app, files: StaticFiles, first: _FilesFirst):
+    def __init__(self, app: Starlette, files: StaticFiles, first: _FilesFirst):
         self.app, self.files, self.first = app, files, first
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and self.first.matches(scope)[0] is Match.FULL:
-            response = await self.files.unchanged(scope, receive)
+            try:
+                response = await self.files.unchanged(scope)
+            except Exception:  # the usual way reports it
+                response = None
             if response is not None:
                 return await response(scope, receive, send)
         await self.app(scope, receive, send)
@@ -275,7 +306,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return _plain(500, "Internal Server Error", h.SECURITY_HEADERS)
 
 
-def make_app(config: ServeConfig, extra_routes: list | None = None) -> Starlette:
+def make_app(config: ServeConfig, extra_routes: list | None = None) -> _UnchangedFirst:
     """The serve app; ``extra_routes`` (e.g. ``Mount("/review", app=...)``) win over files."""
     if not config.root.is_dir():
         log.warning("%s is not a folder (yet): every request gets 404 until it is", config.root)
@@ -286,12 +317,12 @@ def make_app(config: ServeConfig, extra_routes: list | None = None) -> Starlette
     # them (the review page has seven): _FilesFirst takes it at once.
     first = _FilesFirst(files, extra)
     routes = [first] + extra + [Route("/{path:path}", files)]
-    return Starlette(routes=routes, middleware=[
-        Middleware(SecurityHeaders), Middleware(_UnchangedFirst, files=files, first=first)],
-        exception_handlers={Exception: _server_error})
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
+                    exception_handlers={Exception: _server_error})
+    return _UnchangedFirst(app, files, first)
 
 
-def app_from_environment() -> Starlette:
+def app_from_environment() -> _UnchangedFirst:
     """uvicorn's factory in each worker process, when ``workers > 1``."""
     raw = json.loads(os.environ[_ENV_CONFIG])
     raw["root"] = Path(raw["root"])
