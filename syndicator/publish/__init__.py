@@ -1,8 +1,10 @@
 """Publishing stage: per language, the newest items as RSS, Atom, JSON Feed and HTML.
 
-Everything is gathered first (items, translations, GUIDs for every
-language, so entries can link their translations), then rendered, then
-written atomically and only where the bytes changed.
+Planned first for every language, from states (ids, dates, hashes: no text);
+then the items and every language's GUIDs are gathered, so entries can link
+their translations. Then one language at a time: its translations are read,
+its documents rendered and written, atomically and only where the bytes
+changed, before the next language's translations are read.
 """
 from __future__ import annotations
 
@@ -137,9 +139,16 @@ def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
                  for i, item in store.items_by_id(sorted(wanted)).items()}
         newest = store.item_states(0, 1)
         newest = from_iso(newest[0][2]) if newest else feeds.EPOCH
-        editions = {lang: _edition(store, config, plan, items, newest)
-                    for lang, plan in plans.items()}
-        written = _write(config, editions)
+        uis = {lang: i18n.UI(config.translations_dir, lang, config.title) for lang in plans}
+        guids = {lang: _guids(store, config, plan, items) for lang, plan in plans.items()}
+        # The GUID of each item in each language's subscription document.
+        shown = {lang: {i: guids[lang][i] for i in plan.window} for lang, plan in plans.items()}
+        # A generator: each language's translations are read only when its turn
+        # comes, and let go after it. A full rebuild's texts of all 7 languages
+        # held at once were most of its peak memory (bench/memory.py).
+        editions = (_edition(store, config, plan, items, guids[lang], uis[lang], newest)
+                    for lang, plan in plans.items())
+        written = _write(config, editions, shown, uis)
     for lang, plan in plans.items():
         store.save_page_stamps(lang, plan.stamps, plan.page_total)
     store.meta_set("layout", layout.record())
@@ -147,18 +156,19 @@ def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
     return written
 
 
-def _write(config: Config, editions: dict[str, Edition]) -> list[Path]:
+def _write(config: Config, editions: Iterator[Edition], shown: dict[str, dict[str, str]],
+           uis: dict[str, i18n.UI]) -> list[Path]:
     # Each document is written as soon as it is rendered: a full rebuild makes
     # thousands, and holding all their bytes at once would cost hundreds of MB.
     # Each write is atomic; a crash in between leaves every file whole, and the
     # page digests are only saved once everything is written.
     documents = itertools.chain.from_iterable(
-        itertools.chain(_documents(config, edition, _alternates(config, editions, lang)).items(),
+        itertools.chain(_documents(config, edition, _alternates(config, shown, edition)).items(),
                         archive.documents(config, edition, _content))
-        for lang, edition in editions.items())
+        for edition in editions)
     written = []
     with Writes() as writes:
-        for path, data in itertools.chain(documents, _index_documents(config, editions).items()):
+        for path, data in itertools.chain(documents, _index_documents(config, uis).items()):
             if writes.write_if_changed(path, data):
                 log.info("wrote %s", path)
                 written.append(path)
@@ -216,14 +226,19 @@ def url(config: Config, lang: str, name: str) -> str:
     return f"{config.base_url}{lang}/{name}"
 
 
-def _edition(store: Store, config: Config, plan: planning.Plan, items: dict[str, Item],
-             newest: datetime) -> Edition:
+def _guids(store: Store, config: Config, plan: planning.Plan, items: dict[str, Item]
+           ) -> dict[str, str]:
+    """The GUIDs of the items ``plan`` renders, minted for those new to its language."""
     lang = plan.lang
-    ids = list(plan.status)
-    guids = store.guids_for(lang, ids,
-                            lambda item_id: make_guid(config.base_url, lang, items[item_id]))
+    return store.guids_for(lang, list(plan.status),
+                           lambda item_id: make_guid(config.base_url, lang, items[item_id]))
+
+
+def _edition(store: Store, config: Config, plan: planning.Plan, items: dict[str, Item],
+             guids: dict[str, str], ui: i18n.UI, newest: datetime) -> Edition:
+    lang = plan.lang
     translated = ({} if lang == config.source_language
-                  else store.translations_for(lang, ids, segments=False))
+                  else store.translations_for(lang, list(plan.status), segments=False))
 
     def entry(item_id: str) -> Entry:
         # The plan already decided each status (planning.decide): not twice.
@@ -231,7 +246,6 @@ def _edition(store: Store, config: Config, plan: planning.Plan, items: dict[str,
                       translated.get(item_id))
 
     entries = [entry(i) for i in plan.window]
-    ui = i18n.UI(config.translations_dir, lang, config.title)
     info = feeds.FeedInfo(
         lang=lang, title=ui.title, description=ui.description,
         home=url(config, lang, "index.html"),
@@ -285,18 +299,21 @@ def waiting(store: Store, config: Config, lang: str, now: datetime) -> list[Item
             if _entry(config, lang, item, "", translated.get(item.id), now) is None]
 
 
-def _alternates(config: Config, editions: dict[str, Edition], lang: str) -> dict[str, list]:
-    """Per entry GUID in ``lang``: its versions in the other languages."""
-    guids = {other: {e.item.id: e.guid for e in ed.entries} for other, ed in editions.items()}
-    links = {}
-    for entry in editions[lang].entries:
+def _alternates(config: Config, shown: dict[str, dict[str, str]], edition: Edition
+                ) -> dict[str, list]:
+    """Per entry GUID of ``edition``: its versions in the other languages.
+
+    ``shown[lang]``: item id -> GUID of each entry of ``lang``'s subscription document.
+    """
+    lang, links = edition.info.lang, {}
+    for entry in edition.entries:
         links[entry.guid] = [
             {"language": other,
              "url": entry.item.url if other == config.source_language
              else f"{url(config, other, 'index.html')}#{anchor(entry.item)}",
-             "id": guids[other][entry.item.id]}
+             "id": shown[other][entry.item.id]}
             for other in config.languages
-            if other != lang and entry.item.id in guids[other]]  # held back by a policy
+            if other != lang and entry.item.id in shown[other]]  # held back by a policy
     return links
 
 
@@ -340,13 +357,14 @@ def _documents(config: Config, edition: Edition, alternates: dict[str, list]
             folder / "index.html": page.encode()}
 
 
-def _index_documents(config: Config, editions: dict[str, Edition]) -> dict[Path, bytes]:
+def _index_documents(config: Config, uis: dict[str, i18n.UI]) -> dict[Path, bytes]:
     languages_page = _templates.get_template("languages.html").render(
         source_lang=config.source_language, title=config.title,
         languages=_language_links(config, "index.html"))
-    listing = [{"lang": lang, "title": ed.info.title, "description": ed.info.description,
-                "rss_url": ed.info.rss_url, "home": ed.info.home}
-               for lang, ed in editions.items()]
+    # The same title, description and URLs as each language's feeds (_edition).
+    listing = [{"lang": lang, "title": ui.title, "description": ui.description,
+                "rss_url": url(config, lang, "rss.xml"), "home": url(config, lang, "index.html")}
+               for lang, ui in uis.items()]
     return {config.output_dir / "index.html": languages_page.encode(),
             config.output_dir / "index.opml": opml(config.title, listing),
             config.output_dir / "embed.js": EMBED_JS.read_bytes()}
