@@ -193,7 +193,7 @@ def export_catalog(store: Store, config: Config, lang: str, item_ids: list[str],
                 for key, source, machine in (tr.segments if tr else ()):
                     _merge(po, by_key, key, source, machine, approved.get(key),
                            tr.engine, urls[item_id])
-            data = pofile.render(po).encode("utf-8")
+            data = pofile.render(po)
             # A PO editor does not take our lock: if the file changed while we merged,
             # merge again from its new contents rather than overwrite the save.
             if _stamp(path) == before:

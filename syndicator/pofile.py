@@ -84,13 +84,20 @@ def entry_lines(entry: polib.POEntry) -> list[str]:
     return lines
 
 
-def render(po: polib.POFile) -> str:
-    """The whole file, header first, entries in their order, obsolete entries last."""
+def render(po: polib.POFile) -> bytes:
+    """The whole file in UTF-8: header first, entries in their order, obsolete entries last.
+
+    Each entry is encoded as it is made: a catalog of 10,000 items (50,000
+    entries, 28 MB) held as text, joined, then encoded took about twice the
+    memory of the bytes alone, and the merge of a whole catalog sets a cold
+    cycle's peak (bench/memory.py).
+    """
     blocks = []
     header = [f"# {line}".rstrip() for line in po.header.splitlines()] if po.header else []
     meta = po.metadata_as_entry()
     header += [f"#, {', '.join(meta.flags)}"] if meta.flags else []
-    blocks.append("\n".join(header + _field("msgid", "") + _field("msgstr", meta.msgstr)))
+    blocks.append("\n".join(header + _field("msgid", "") + _field("msgstr", meta.msgstr))
+                  .encode("utf-8"))
     entries = [e for e in po if not e.obsolete] + [e for e in po if e.obsolete]
-    blocks += ["\n".join(entry_lines(e)) for e in entries]
-    return "\n\n".join(blocks) + "\n"
+    blocks += ["\n".join(entry_lines(e)).encode("utf-8") for e in entries]
+    return b"\n\n".join(blocks) + b"\n"
