@@ -184,7 +184,6 @@ class StaticFiles:
         return etag, raw
 
 
-
 class _Asked(NamedTuple):
     """The request headers a file's response depends on."""
     accept_encoding: str | None
