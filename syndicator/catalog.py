@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 from ast import literal_eval
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -173,14 +174,18 @@ def export_catalog(store: Store, config: Config, lang: str, item_ids: list[str],
     When the file is exactly as syndicator last wrote it and the only translations
     that changed since are of items it holds no entry for yet (new items), their
     entries are appended to the file's bytes without parsing it: the result is the
-    same as a full merge, at a cost that does not grow with the file.
+    same as a full merge, at a cost that does not grow with the file. When it is
+    exactly as syndicator wrote it but old entries change too (an edited item),
+    only ``item_ids``' entries are parsed and rewritten (``_splice``).
     """
     path = catalog_path(config, lang)
     version = str(store.data_version())
-    appended = _append_new(store, config, lang, item_ids, urls, now)
-    if appended is not None:
+    merged = _append_new(store, config, lang, item_ids, urls, now)
+    if merged is None:
+        merged = _splice(store, config, lang, item_ids, urls)
+    if merged is not None:
         store.meta_set(f"exported:{lang}", version)
-        return appended
+        return merged
     wanted = store.translations_for(lang, item_ids)
     approved = approvals_for(store, lang)
     for _attempt in range(5):
@@ -274,6 +279,61 @@ def _append_new(store: Store, config: Config, lang: str, item_ids: list[str],
             return None  # saved by an editor while we prepared: merge its new contents
         _written(store, lang, path, before, True, appendable=True)
         return True
+
+
+# An entry's msgctxt line as pofile writes a key that needs no wrapping or escaping.
+_MSGCTXT = re.compile(rb'^msgctxt "(.*)"$', re.MULTILINE)
+
+
+def _splice(store: Store, config: Config, lang: str, item_ids: list[str],
+            urls: dict[str, str]) -> bool | None:
+    """The full merge (see ``export_catalog``) made on the file's bytes; None when it
+    does not apply.
+
+    It applies when the file is byte for byte syndicator's last merge, without
+    obsolete entries, as for an append. Only the entries of ``item_ids`` are
+    parsed and merged; every other entry keeps its bytes, which are what
+    rendering it again would give, since syndicator rendered them; new entries
+    go at the end, where the full merge puts them. The full merge parses and
+    renders every entry: with an item edited in a catalog of 10,000 items
+    (50,000 entries, 28 MB), ~4 s per language, growing with the history.
+    """
+    path = catalog_path(config, lang)
+    if not path.is_file():
+        return None
+    wanted = store.translations_for(lang, item_ids)
+    keys = {key for tr in wanted.values() for key, _, _ in tr.segments}
+    if any(polib.escape(key) != key or len(f'msgctxt "{key}"') > WRAP for key in keys):
+        return None  # a key gettext would wrap or escape: let polib read the file
+    approved = approvals_for(store, lang)
+    with _locked(path):
+        before = _stamp(path)
+        written, _ = literal_eval(store.meta_get(f"po-append:{lang}") or "('', 0)")
+        if repr(before) != store.meta_get(f"po-written:{lang}") or written != repr(before):
+            return None  # saved by someone else since, or not appendable (obsolete entries)
+        blocks = path.read_bytes()[:-1].split(b"\n\n")  # the header, then one per entry
+        where = {}  # key -> index of its block; the last one, as the full merge's by_key
+        for index in range(1, len(blocks)):
+            found = _MSGCTXT.search(blocks[index])
+            if found and found.group(1).decode("utf-8") in keys:
+                where[found.group(1).decode("utf-8")] = index
+        po = polib.pofile(b"\n\n".join([blocks[0], *(blocks[i] for i in sorted(where.values()))])
+                          .decode("utf-8"), wrapwidth=WRAP)
+        by_key = {e.msgctxt: e for e in po if e.msgctxt}
+        for item_id in item_ids:
+            tr = wanted.get(item_id)
+            for key, source, machine in (tr.segments if tr else ()):
+                _merge(po, by_key, key, source, machine, approved.get(key), tr.engine,
+                       urls[item_id])
+        for key, index in where.items():
+            blocks[index] = pofile.entry_bytes(by_key[key])
+        blocks += [pofile.entry_bytes(entry) for key, entry in by_key.items() if key not in where]
+        data = b"\n\n".join(blocks) + b"\n"
+        if _stamp(path) != before:
+            return None  # saved by an editor meanwhile: the full merge reads that save
+        changed = write_if_changed(path, data)
+        _written(store, lang, path, before, changed, _appendable(data))
+        return changed
 
 
 def _stamp(path: Path) -> tuple:

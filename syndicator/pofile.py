@@ -99,5 +99,10 @@ def render(po: polib.POFile) -> bytes:
     blocks.append("\n".join(header + _field("msgid", "") + _field("msgstr", meta.msgstr))
                   .encode("utf-8"))
     entries = [e for e in po if not e.obsolete] + [e for e in po if e.obsolete]
-    blocks += ["\n".join(entry_lines(e)).encode("utf-8") for e in entries]
+    blocks += [entry_bytes(e) for e in entries]
     return b"\n\n".join(blocks) + b"\n"
+
+
+def entry_bytes(entry: polib.POEntry) -> bytes:
+    """One entry's block as ``render`` writes it, in UTF-8, without the blank line."""
+    return "\n".join(entry_lines(entry)).encode("utf-8")

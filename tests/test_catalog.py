@@ -180,25 +180,27 @@ def test_a_translator_save_during_the_merge_survives(project, monkeypatch):
     config = configure()
     run_once(config, now=FROZEN_NOW)
     path = catalog_path(config, "ru")
-    real_render = pofile.render
+    real_entry_bytes = pofile.entry_bytes
     saved = {"done": False}
 
-    def render_then_translator_saves(po):
-        text = real_render(po)
-        if not saved["done"]:  # the editor's save lands between our read and our replace
+    def render_then_translator_saves(entry):
+        # Every merge, whole or spliced, renders entries between reading the file
+        # and replacing it: the editor's save lands right then.
+        data = real_entry_bytes(entry)
+        if not saved["done"]:
             saved["done"] = True
             edited = _po(config, "ru")
-            for entry in edited:
-                if entry.msgid.startswith("Consultations held on the agenda"):
-                    entry.msgstr, entry.flags = "Консультации по повестке ГА ООН", []
+            for other in edited:
+                if other.msgid.startswith("Consultations held on the agenda"):
+                    other.msgstr, other.flags = "Консультации по повестке ГА ООН", []
             edited.save()
-        return text
+        return data
 
-    monkeypatch.setattr(pofile, "render", render_then_translator_saves)
+    monkeypatch.setattr(pofile, "entry_bytes", render_then_translator_saves)
     store = open_store(config.store_path)
     store.mark_stale("ru")
     export_catalogs(store, config, FROZEN_NOW)
-    monkeypatch.setattr(pofile, "render", real_render)
+    monkeypatch.setattr(pofile, "entry_bytes", real_entry_bytes)
     assert saved["done"]
     assert "Консультации по повестке ГА ООН" in path.read_text(encoding="utf-8")
     run_once(config, now=FROZEN_NOW + timedelta(hours=1))

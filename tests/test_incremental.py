@@ -231,6 +231,40 @@ def test_appended_catalog_entries_equal_a_full_merge(setup, tmp_path):
     assert b"Item number 41" in appended
 
 
+def test_an_edited_item_is_merged_into_the_catalog_without_parsing_it_as_a_full_merge_is(
+        setup):
+    config, store = setup
+    _export_ru(store, config)
+    path = catalog_path(config, "ru")
+    # Edited items (a new title; a new summary), an item new to the catalog and a
+    # reviewer's approval from the review page, all merged in the same cycle.
+    store.upsert_items([_item(5, "Item number 5, corrected"), _item(50)], NOW)
+    edited = dataclasses.replace(_item(6), summary="Summary 6, with a new figure.")
+    store.upsert_items([edited], NOW)
+    key = next(k for k, source, _ in store.translations_for("ru", ["desk:item-3"])[
+        "desk:item-3"].segments if source == "Summary 3.")
+    catalog.approve(store, "ru", key, "Summary 3.", "Резюме 3.", "Анна", "review", NOW)
+    _translate(store, "ru", NOW)
+    original = path.read_bytes()
+    calls = Counter()
+    real_read = catalog._read
+    catalog._read = lambda *a, **k: calls.update(["read"]) or real_read(*a, **k)
+    try:
+        assert _export_ru(store, config)
+    finally:
+        catalog._read = real_read
+    assert not calls  # spliced, not parsed whole
+    spliced = path.read_bytes()
+    for text in ("Item number 5, corrected", "Item number 50", 'msgstr "Резюме 3."',
+                 'msgid "Summary 6, with a new figure."', '#| msgid "Summary 6."'):
+        assert text.encode() in spliced, text
+    # The same merge the slow way: the file as it was, and a stamp that forces a parse.
+    path.write_bytes(original)
+    store.meta_set("po-written:ru", "")
+    assert _export_ru(store, config)
+    assert path.read_bytes() == spliced
+
+
 def test_a_save_while_entries_are_appended_is_merged_not_overwritten(setup, monkeypatch):
     config, store = setup
     _export_ru(store, config)
