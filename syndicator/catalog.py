@@ -263,7 +263,7 @@ def _append_new(store: Store, config: Config, lang: str, item_ids: list[str],
             return None  # a re-translated item: its entries are updated in place
         wanted = store.translations_for(lang, fresh)
         keys = [key for tr in wanted.values() for key, _, _ in tr.segments]
-        if any(polib.escape(key) != key or len(f'msgctxt "{key}"') > WRAP for key in keys):
+        if not _plain(keys):
             return None  # a key gettext would wrap or escape: let polib write it
         approved = approvals_for(store, lang, keys)
         po, by_key = polib.POFile(wrapwidth=WRAP), {}
@@ -279,6 +279,11 @@ def _append_new(store: Store, config: Config, lang: str, item_ids: list[str],
             return None  # saved by an editor while we prepared: merge its new contents
         _written(store, lang, path, before, True, appendable=True)
         return True
+
+
+def _plain(keys) -> bool:
+    """True when every key's msgctxt line is written as is: no escapes, no wrapping."""
+    return all(polib.escape(key) == key and len(f'msgctxt "{key}"') <= WRAP for key in keys)
 
 
 # An entry's msgctxt line as pofile writes a key that needs no wrapping or escaping.
@@ -302,8 +307,8 @@ def _splice(store: Store, config: Config, lang: str, item_ids: list[str],
     if not path.is_file():
         return None
     wanted = store.translations_for(lang, item_ids)
-    keys = {key for tr in wanted.values() for key, _, _ in tr.segments}
-    if any(polib.escape(key) != key or len(f'msgctxt "{key}"') > WRAP for key in keys):
+    keys = {key.encode("utf-8"): key for tr in wanted.values() for key, _, _ in tr.segments}
+    if not _plain(keys.values()):
         return None  # a key gettext would wrap or escape: let polib read the file
     approved = approvals_for(store, lang)
     with _locked(path):
@@ -315,8 +320,8 @@ def _splice(store: Store, config: Config, lang: str, item_ids: list[str],
         where = {}  # key -> index of its block; the last one, as the full merge's by_key
         for index in range(1, len(blocks)):
             found = _MSGCTXT.search(blocks[index])
-            if found and found.group(1).decode("utf-8") in keys:
-                where[found.group(1).decode("utf-8")] = index
+            if found and found.group(1) in keys:
+                where[keys[found.group(1)]] = index
         po = polib.pofile(b"\n\n".join([blocks[0], *(blocks[i] for i in sorted(where.values()))])
                           .decode("utf-8"), wrapwidth=WRAP)
         by_key = {e.msgctxt: e for e in po if e.msgctxt}
