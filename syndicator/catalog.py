@@ -256,8 +256,8 @@ def _append_new(store: Store, config: Config, lang: str, item_ids: list[str],
             return None  # someone saved the file since syndicator wrote it
         if not fresh:
             return False
-        written, mark = literal_eval(store.meta_get(f"po-append:{lang}") or "('', 0)")
-        if written != repr(before):
+        mark = _append_mark(store, lang, before)
+        if mark is None:
             return None  # not appendable (obsolete entries), or recorded by an older version
         if not set(fresh) <= store.items_after(mark):
             return None  # a re-translated item: its entries are updated in place
@@ -279,6 +279,14 @@ def _append_new(store: Store, config: Config, lang: str, item_ids: list[str],
             return None  # saved by an editor while we prepared: merge its new contents
         _written(store, lang, path, before, True, appendable=True)
         return True
+
+
+def _append_mark(store: Store, lang: str, before: tuple) -> int | None:
+    """The item mark recorded with the file's last write (see ``_written``) if the file
+    is still byte for byte that write (stamp ``before``) and it was appendable;
+    else None."""
+    written, mark = literal_eval(store.meta_get(f"po-append:{lang}") or "('', 0)")
+    return mark if written == repr(before) else None
 
 
 def _plain(keys) -> bool:
@@ -313,8 +321,7 @@ def _splice(store: Store, config: Config, lang: str, item_ids: list[str],
     approved = approvals_for(store, lang)
     with _locked(path):
         before = _stamp(path)
-        written, _ = literal_eval(store.meta_get(f"po-append:{lang}") or "('', 0)")
-        if repr(before) != store.meta_get(f"po-written:{lang}") or written != repr(before):
+        if _append_mark(store, lang, before) is None:
             return None  # saved by someone else since, or not appendable (obsolete entries)
         blocks = path.read_bytes()[:-1].split(b"\n\n")  # the header, then one per entry
         where = {}  # key -> index of its block; the last one, as the full merge's by_key
