@@ -139,7 +139,7 @@ class OtherLoad:
         fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         idle = fields[3] + fields[4]  # idle + iowait
         tick = os.sysconf("SC_CLK_TCK")
-        own = sum(os.times()[:2])
+        own = sum(os.times()[:4])  # this process and the children it waited for
         return (sum(fields[:8]) - idle) / tick, sum(fields[:8]) / tick, own
 
     def note(self) -> str:

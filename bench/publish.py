@@ -6,7 +6,9 @@ ky tg. Each round:
 (p) ``publish_all`` from a copy of the store into an empty folder: per language
     RSS, Atom, JSON Feed, index.html, widget.html and every RFC 5005 archive
     page in the three feed formats (~700 documents of up to 100 entries);
-    of it, (f) is the time spent in ``feeds.rss`` and ``feeds.atom``;
+    of it, (f) is the time spent in ``feeds.rss`` and ``feeds.atom``, summed
+    over both processes (a large publish renders half its languages in a
+    forked one, syndicator/publish/parallel.py);
 (x) ``etree.tostring`` (declaration, UTF-8, pretty print, as syndicator writes)
     of the element trees of exactly the RSS and Atom documents (p) wrote,
     parsed beforehand (untimed): the mean of one run just before (p) and one
@@ -41,9 +43,11 @@ functions.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import dataclasses
 import importlib.util
+import multiprocessing
 import pstats
 import shutil
 import sqlite3
@@ -60,7 +64,7 @@ import store10k
 from common import median
 
 
-def cold_publish(bench, dest: Path, spent: Counter, reference=None) -> tuple[float, ...]:
+def cold_publish(bench, dest: Path, spent, reference=None) -> tuple[float, ...]:
     """The time of a publish_all into an empty folder; with ``reference``, also the
     times of ``reference()`` run just before and just after it."""
     from syndicator.publish import publish_all
@@ -72,7 +76,7 @@ def cold_publish(bench, dest: Path, spent: Counter, reference=None) -> tuple[flo
     store = open_store(config.store_path)
     common.settle()  # the 600 MB copy is written back before the clock starts
     before = common.timed(reference) if reference else 0.0
-    spent.clear()
+    spent.value = 0.0
     start = time.perf_counter()
     publish_all(store, config, bench.now)
     elapsed = time.perf_counter() - start
@@ -110,9 +114,10 @@ def write_documents(documents: dict[Path, bytes], dest: Path) -> None:
             writes.write_if_changed(dest / path, data)
 
 
-def wrap_feeds(spent: Counter, recorder: dict) -> dict:
-    """Time feeds.rss and feeds.atom into ``spent``; while ``recorder["calls"]`` is a
-    list, also record their calls there. Returns the unwrapped functions."""
+def wrap_feeds(spent, recorder: dict) -> dict:
+    """Time feeds.rss and feeds.atom into ``spent`` (a multiprocessing.Value, which the
+    forked process adds to as well); while ``recorder["calls"]`` is a list, also
+    record their calls there. Returns the unwrapped functions."""
     from syndicator.publish import feeds
 
     originals = {name: getattr(feeds, name) for name in ("rss", "atom")}
@@ -124,7 +129,9 @@ def wrap_feeds(spent: Counter, recorder: dict) -> dict:
             try:
                 return _original(*args, **kwargs)
             finally:
-                spent["feeds"] += time.perf_counter() - start
+                elapsed = time.perf_counter() - start
+                with spent.get_lock():
+                    spent.value += elapsed
         setattr(feeds, name, timed)
     return originals
 
@@ -136,6 +143,18 @@ def load_feeds(path: str):
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
+
+
+@contextlib.contextmanager
+def one_process():
+    """A publish that renders every language in this process, as small ones do."""
+    from syndicator import publish
+
+    fork_at, publish.FORK_AT = publish.FORK_AT, float("inf")
+    try:
+        yield
+    finally:
+        publish.FORK_AT = fork_at
 
 
 def replay(functions, calls: list) -> None:
@@ -171,12 +190,13 @@ def main() -> None:
 
     bench, other = store10k.start("publish", parser, args)
     root = bench.root
-    spent = Counter()
+    spent = multiprocessing.Value("d", 0.0)
     recorder = {"calls": [] if args.baseline else None}
     current = wrap_feeds(spent, recorder)
     # The trees: every RSS and Atom document a cold publish writes, parsed once.
     sample = root / "sample"
-    cold_publish(bench, sample, spent)
+    with one_process():  # every call recorded here, none in a forked process
+        cold_publish(bench, sample, spent)
     calls, recorder["calls"] = recorder["calls"], None
     if calls is not None:
         baseline = load_feeds(args.baseline)
@@ -204,7 +224,7 @@ def main() -> None:
     for r in range(args.runs):
         elapsed, before, after = cold_publish(bench, root / f"run{r}", spent, bare)
         times["p"].append(elapsed)
-        times["f"].append(spent["feeds"])
+        times["f"].append(spent.value)
         times["x"].append((before + after) / 2)
         common.settle()
         times["r"].append(common.timed(
@@ -227,7 +247,8 @@ def main() -> None:
               f"{times['f'][-1] / times['x'][-1]:.1f}; floor: read {times['r'][-1]:4.2f} s, "
               f"write {times['w'][-1]:4.2f} s{replayed}", flush=True)
     profiler = cProfile.Profile()
-    profiler.runcall(cold_publish, bench, root / "profiled", spent)
+    with one_process():  # cProfile sees one process: all of the rendering in it
+        profiler.runcall(cold_publish, bench, root / "profiled", spent)
     bench.close()
     shutil.rmtree(root, ignore_errors=True)
 
@@ -257,8 +278,9 @@ def main() -> None:
         print(f"  (c) current feeds module  {median(times['c']):7.2f} s   (c)/(x) = "
               f"{c_ratio:.2f}   (b)/(c) = {bc_ratio:.1f}")
     stats = pstats.Stats(profiler)
-    print("\none more full rebuild under cProfile, own time by library (compiled code, "
-          "such as lxml's,\nis invisible to cProfile: its time counts in its Python callers):")
+    print("\none more full rebuild under cProfile, in one process, own time by library "
+          "(compiled code,\nsuch as lxml's, is invisible to cProfile: its time counts in its "
+          "Python callers):")
     for label, share in shares(stats).items():
         print(f"  {label:<20} {share:6.1%}")
     print(f"\ntop {args.top} by cumulative time:")

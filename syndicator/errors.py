@@ -48,6 +48,10 @@ class LockedError(StoreError):
     """Another syndicator process works on the same store."""
 
 
+class PublishError(SyndicatorError):
+    """Publishing could not finish (e.g. its worker process died)."""
+
+
 class TranslationError(SyndicatorError):
     """An engine failed to translate a batch."""
 

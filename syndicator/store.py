@@ -34,6 +34,11 @@ class Store:
     def __init__(self, engine: sa.Engine):
         self.engine = engine
 
+    def forked(self) -> None:
+        """Call first in a forked child: it opens connections of its own, and leaves
+        the parent's, which two processes must not share, to the parent."""
+        self.engine.dispose(close=False)
+
     # --- the data version: a counter bumped by every change a feed could show ----
 
     def meta_get(self, key: str, default: str = "") -> str:

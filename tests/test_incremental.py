@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 import re
 import sqlite3
 import subprocess
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 from syndicator import catalog
 from syndicator.catalog import catalog_path, export_catalog
 from syndicator.cycle import run_once
+from syndicator.errors import SyndicatorError
 from syndicator.models import SourceItem, Translation
 from syndicator import publish
 from syndicator.publish import feeds, planning, publish_all, write
@@ -434,3 +436,79 @@ def test_large_publishes_pause_the_garbage_collector_and_restore_it(setup, monke
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def _forking(monkeypatch, log: Path) -> None:
+    """Every publish forks; each feeds.rss call notes its process and language in ``log``."""
+    monkeypatch.setattr(publish, "FORK_AT", 1)
+    real_rss = feeds.rss
+
+    def noted(info, *args):
+        with log.open("a") as f:
+            f.write(f"{os.getpid()} {info.lang}\n")
+        return real_rss(info, *args)
+    monkeypatch.setattr(feeds, "rss", noted)
+
+
+def test_a_large_publish_renders_half_its_languages_in_a_second_process(setup, tmp_path,
+                                                                       monkeypatch):
+    """Same bytes as a publish in one process, with ru rendered by another process."""
+    config, store = setup
+    serial = _cold(config, store, tmp_path / "serial")
+    _forking(monkeypatch, tmp_path / "rss.log")
+    assert _cold(config, store, tmp_path / "forked") == serial
+    renderers = {}
+    for line in (tmp_path / "rss.log").read_text().splitlines():
+        pid, lang = line.split()
+        renderers.setdefault(lang, set()).add(int(pid))
+    assert renderers["en"] == renderers["hy"] == {os.getpid()}
+    assert len(renderers["ru"]) == 1 and renderers["ru"] != {os.getpid()}
+
+
+def test_an_error_in_the_second_process_fails_the_publish_and_the_next_one_redoes_it(
+        setup, tmp_path, monkeypatch):
+    config, store = setup
+    _forking(monkeypatch, tmp_path / "rss.log")
+    noted = feeds.rss
+
+    def broken_for_ru(info, *args):
+        if info.lang == "ru":
+            raise ValueError("entry 'desk/item-3' title: character U+0000 is not allowed")
+        return noted(info, *args)
+    monkeypatch.setattr(feeds, "rss", broken_for_ru)
+    store.upsert_items([_item(40)], NOW)
+    _translate(store, "ru", NOW)
+    with pytest.raises(ValueError, match="desk/item-3"):
+        publish_all(store, config, NOW + timedelta(hours=1))
+    assert not [p for p in config.output_dir.rglob("*") if ".tmp" in p.name]
+    monkeypatch.setattr(feeds, "rss", noted)
+    publish_all(store, config, NOW + timedelta(hours=1))
+    assert _files(config.output_dir) == _cold(config, store, tmp_path / "cold")
+    assert "Item number 40" in (config.output_dir / "ru" / "rss.xml").read_text()
+
+
+def test_a_second_process_that_dies_is_reported_with_its_languages(setup, tmp_path,
+                                                                   monkeypatch):
+    config, store = setup
+    _forking(monkeypatch, tmp_path / "rss.log")
+    noted = feeds.rss
+    monkeypatch.setattr(feeds, "rss", lambda info, *a: os._exit(7) if info.lang == "ru"
+                        else noted(info, *a))
+    store.upsert_items([_item(41)], NOW)
+    with pytest.raises(SyndicatorError, match=r"ru.*exit code 7"):
+        publish_all(store, config, NOW + timedelta(hours=1))
+    assert "Item number 41" in (config.output_dir / "hy" / "rss.xml").read_text()
+
+
+def test_when_both_processes_fail_this_ones_error_is_raised_and_the_others_logged(
+        setup, tmp_path, monkeypatch, caplog):
+    config, store = setup
+    _forking(monkeypatch, tmp_path / "rss.log")
+
+    def broken(info, *args):
+        raise ValueError(f"entry 'desk/item-5' in {info.lang}: title is empty")
+    monkeypatch.setattr(feeds, "rss", broken)
+    store.upsert_items([_item(42)], NOW)
+    with pytest.raises(ValueError, match="in en"):
+        publish_all(store, config, NOW + timedelta(hours=1))
+    assert "publishing ru failed too: entry 'desk/item-5' in ru" in caplog.text

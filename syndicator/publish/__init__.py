@@ -13,7 +13,7 @@ import gc
 import hashlib
 import itertools
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
@@ -29,7 +29,7 @@ from ..config import Config
 from ..models import Entry, Item, Translation
 from ..rows import from_iso
 from ..store import Store
-from . import archive, feeds, i18n, planning, websub
+from . import archive, feeds, i18n, parallel, planning, websub
 from .jsonfeed import jsonfeed
 from .opml import opml
 from .write import Writes
@@ -40,6 +40,9 @@ WIDGET_ITEMS = 10
 # _collector_paused). Smaller ones, such as a new item's, gain nothing from it,
 # and the full collection that starts a pause costs ~0.1 s in a large process.
 PAUSE_COLLECTOR_AT = 1000
+# Publishes that load at least this many items render half their languages in a
+# forked process (parallel.halves); a fork costs ~10 ms, worth it only when large.
+FORK_AT = 1000
 EMBED_JS = Path(__file__).resolve().parent.parent / "assets" / "embed.js"
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("syndicator", "templates"),
@@ -143,12 +146,20 @@ def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
         guids = {lang: _guids(store, config, plan, items) for lang, plan in plans.items()}
         # The GUID of each item in each language's subscription document.
         shown = {lang: {i: guids[lang][i] for i in plan.window} for lang, plan in plans.items()}
-        # A generator: each language's translations are read only when its turn
-        # comes, and let go after it. A full rebuild's texts of all 7 languages
-        # held at once were most of its peak memory (bench/memory.py).
-        editions = (_edition(store, config, plan, items, guids[lang], uis[lang], newest)
-                    for lang, plan in plans.items())
-        written = _write(config, editions, shown, uis)
+
+        def render(langs: list[str]) -> list[Path]:
+            # A generator: each language's translations are read only when its turn
+            # comes, and let go after it. A full rebuild's texts of all 7 languages
+            # held at once were most of its peak memory (bench/memory.py).
+            editions = (_edition(store, config, plans[lang], items, guids[lang], uis[lang],
+                                 newest) for lang in langs)
+            return _write(config, editions, shown)
+
+        if len(wanted) >= FORK_AT and parallel.can_fork():
+            written = parallel.halves(render, list(plans), in_child=store.forked)
+        else:
+            written = render(list(plans))
+        written += _write_all(_index_documents(config, uis).items())
     for lang, plan in plans.items():
         store.save_page_stamps(lang, plan.stamps, plan.page_total)
     store.meta_set("layout", layout.record())
@@ -156,8 +167,8 @@ def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
     return written
 
 
-def _write(config: Config, editions: Iterator[Edition], shown: dict[str, dict[str, str]],
-           uis: dict[str, i18n.UI]) -> list[Path]:
+def _write(config: Config, editions: Iterator[Edition], shown: dict[str, dict[str, str]]
+           ) -> list[Path]:
     # Each document is written as soon as it is rendered: a full rebuild makes
     # thousands, and holding all their bytes at once would cost hundreds of MB.
     # Each write is atomic; a crash in between leaves every file whole, and the
@@ -166,9 +177,13 @@ def _write(config: Config, editions: Iterator[Edition], shown: dict[str, dict[st
         itertools.chain(_documents(config, edition, _alternates(config, shown, edition)).items(),
                         archive.documents(config, edition, _content))
         for edition in editions)
+    return _write_all(documents)
+
+
+def _write_all(documents: Iterable[tuple[Path, bytes]]) -> list[Path]:
     written = []
     with Writes() as writes:
-        for path, data in itertools.chain(documents, _index_documents(config, uis).items()):
+        for path, data in documents:
             if writes.write_if_changed(path, data):
                 log.info("wrote %s", path)
                 written.append(path)
