@@ -80,6 +80,7 @@ class TreePeak(threading.Thread):
     def __init__(self):
         super().__init__(daemon=True)
         self.peak = 0.0
+        self.parts = (0.0, 0.0)  # at the peak: this process's RSS, the children's private
         self.children_seen = 0
         self._done = threading.Event()
 
@@ -88,7 +89,9 @@ class TreePeak(threading.Thread):
         while not self._done.wait(0.01):
             kids = [pid for pid in children() if pid != os.getpid()]
             seen.update(kids)
-            self.peak = max(self.peak, rss_mb() + sum(map(private_mb, kids)))
+            own, theirs = rss_mb(), sum(map(private_mb, kids))
+            if own + theirs > self.peak:
+                self.peak, self.parts = own + theirs, (own, theirs)
         self.children_seen = len(seen)
 
     def stop(self) -> float:
@@ -143,7 +146,8 @@ def main() -> None:
         print(f"cold cycle over {bench.n} items (publishes {len(bench.first_report.written)} "
               f"files, {bench.timings['first cycle']:.0f} s): peak RSS {own_peak:.0f} MB; "
               f"with the private memory of its {tree.children_seen} child process(es), "
-              f"sampled: {tree_peak:.0f} MB; {cold_peak - base:.0f} MB over the imports")
+              f"sampled: {tree_peak:.0f} MB ({tree.parts[0]:.0f} + {tree.parts[1]:.0f}); "
+              f"{cold_peak - base:.0f} MB over the imports")
         rss = [rss_mb()]
         translated = 0
         for n in range(1, args.cycles + 1):

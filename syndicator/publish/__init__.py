@@ -4,7 +4,8 @@ Planned first for every language, from states (ids, dates, hashes: no text);
 then the items and every language's GUIDs are gathered, so entries can link
 their translations. Then one language at a time: its translations are read,
 its documents rendered and written, atomically and only where the bytes
-changed, before the next language's translations are read.
+changed, before the next language's translations are read. A large publish
+gives every second language to a forked process (parallel.py): two cores.
 """
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ WIDGET_ITEMS = 10
 # and the full collection that starts a pause costs ~0.1 s in a large process.
 PAUSE_COLLECTOR_AT = 1000
 # Publishes that load at least this many items render half their languages in a
-# forked process (parallel.halves); a fork costs ~10 ms, worth it only when large.
+# forked process (parallel.halves). A small one's rendering takes milliseconds:
+# a process and its own database connections would cost more than they save.
 FORK_AT = 1000
 EMBED_JS = Path(__file__).resolve().parent.parent / "assets" / "embed.js"
 _templates = jinja2.Environment(
