@@ -16,7 +16,11 @@ T = TypeVar("T")
 
 
 def can_fork() -> bool:
-    return (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods()
+    """Whether a second process can render beside this one: ``fork`` exists, and
+    this process may run on more than one CPU (its affinity, as containers set it)."""
+    cpus = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1)
+    return cpus > 1 and "fork" in multiprocessing.get_all_start_methods()
 
 
 def halves(work: Callable[[Sequence[T]], list], parts: Sequence[T],
