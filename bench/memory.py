@@ -24,7 +24,6 @@ One process, as ``syndicator run`` is one process:
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import subprocess
@@ -87,7 +86,7 @@ class TreePeak(threading.Thread):
     def run(self) -> None:
         seen = set()
         while not self._done.wait(0.01):
-            kids = [pid for pid in children() if pid != os.getpid()]
+            kids = children()
             seen.update(kids)
             own, theirs = rss_mb(), sum(map(private_mb, kids))
             if own + theirs > self.peak:
