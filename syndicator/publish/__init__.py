@@ -255,7 +255,7 @@ def _edition(store: Store, config: Config, plan: planning.Plan, items: dict[str,
              guids: dict[str, str], ui: i18n.UI, newest: datetime) -> Edition:
     lang = plan.lang
     translated = ({} if lang == config.source_language
-                  else store.translations_for(lang, list(plan.status), segments=False))
+                  else store.translated_texts(lang, list(plan.status)))
 
     def entry(item_id: str) -> Entry:
         # The plan already decided each status (planning.decide): not twice.
@@ -294,8 +294,9 @@ def _entry(config: Config, lang: str, item: Item, guid: str, tr: Translation | N
 
 
 def _shown(config: Config, lang: str, status: str, item: Item, guid: str,
-           tr: Translation | None) -> Entry:
-    """The entry of ``item`` in ``lang`` with a decided ``status``."""
+           tr) -> Entry:
+    """The entry of ``item`` in ``lang`` with a decided ``status``. ``tr``: the item's
+    ``Translation``, a row of ``Store.translated_texts``, or None."""
     if status == "source":
         return Entry(item, lang, lang, "source", guid, item.title, item.summary, item.body)
     if status == "reviewed":
