@@ -11,6 +11,7 @@ import dataclasses
 import gc
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -439,45 +440,59 @@ def test_large_publishes_pause_the_garbage_collector_and_restore_it(setup, monke
 
 
 def _forking(monkeypatch, log: Path) -> None:
-    """Every publish forks; each feeds.rss call notes its process and language in ``log``."""
+    """Every publish forks; each feeds.rss call notes its process, language and page
+    ("head" for the subscription document) in ``log``."""
     monkeypatch.setattr(publish, "FORK_AT", 1)
     real_rss = feeds.rss
 
     def noted(info, *args):
         with log.open("a") as f:
-            f.write(f"{os.getpid()} {info.lang}\n")
+            f.write(f"{os.getpid()} {info.lang} {info.history.page or 'head'}\n")
         return real_rss(info, *args)
     monkeypatch.setattr(feeds, "rss", noted)
 
 
-def test_a_large_publish_renders_half_its_languages_in_a_second_process(setup, tmp_path,
-                                                                       monkeypatch):
-    """Same bytes as a publish in one process, with ru rendered by another process."""
+def test_a_large_publish_renders_half_of_each_languages_pages_in_a_second_process(
+        setup, tmp_path, monkeypatch):
+    """Same bytes as a publish in one process. The subscription documents are rendered
+    here; every language's archive pages alternate between the two processes."""
     config, store = setup
+    with sqlite3.connect(config.store_path) as db:  # as at a first publish: both mint GUIDs
+        db.execute("DELETE FROM guids")
+    db.close()
     serial = _cold(config, store, tmp_path / "serial")
     _forking(monkeypatch, tmp_path / "rss.log")
     assert _cold(config, store, tmp_path / "forked") == serial
-    renderers = {}
-    for line in (tmp_path / "rss.log").read_text().splitlines():
-        pid, lang = line.split()
-        renderers.setdefault(lang, set()).add(int(pid))
-    assert renderers["en"] == renderers["hy"] == {os.getpid()}
-    assert len(renderers["ru"]) == 1 and renderers["ru"] != {os.getpid()}
+    with sqlite3.connect(tmp_path / "forked" / "var" / "cold.db") as db:
+        assert db.execute("SELECT count(*), count(DISTINCT guid) FROM guids").fetchone() == (
+            8 * 3, 8 * 3)
+    db.close()
+    lines = [line.split() for line in (tmp_path / "rss.log").read_text().splitlines()]
+    assert len(lines) == len({(lang, page) for _, lang, page in lines})  # none twice
+    renderers = {(lang, page): int(pid) for pid, lang, page in lines}
+    for lang in config.languages:
+        assert renderers[lang, "head"] == os.getpid()
+        pages = sorted(int(page) for (other, page) in renderers
+                       if other == lang and page != "head")
+        assert len(pages) >= 3 and pages == list(range(1, len(pages) + 1))
+        assert [renderers[lang, str(page)] == os.getpid() for page in pages] == [
+            page % 2 == 1 for page in pages]
 
 
 def test_an_error_in_the_second_process_fails_the_publish_and_the_next_one_redoes_it(
         setup, tmp_path, monkeypatch):
     config, store = setup
     _forking(monkeypatch, tmp_path / "rss.log")
-    noted = feeds.rss
+    noted, me = feeds.rss, os.getpid()
 
-    def broken_for_ru(info, *args):
-        if info.lang == "ru":
+    def broken_there_for_ru(info, *args):
+        if info.lang == "ru" and os.getpid() != me:
             raise ValueError("entry 'desk/item-3' title: character U+0000 is not allowed")
         return noted(info, *args)
-    monkeypatch.setattr(feeds, "rss", broken_for_ru)
+    monkeypatch.setattr(feeds, "rss", broken_there_for_ru)
     store.upsert_items([_item(40)], NOW)
     _translate(store, "ru", NOW)
+    shutil.rmtree(config.output_dir)  # a rebuild: half of every language's archive there
     with pytest.raises(ValueError, match="desk/item-3"):
         publish_all(store, config, NOW + timedelta(hours=1))
     assert not [p for p in config.output_dir.rglob("*") if ".tmp" in p.name]
@@ -491,11 +506,12 @@ def test_a_second_process_that_dies_is_reported_with_its_languages(setup, tmp_pa
                                                                    monkeypatch):
     config, store = setup
     _forking(monkeypatch, tmp_path / "rss.log")
-    noted = feeds.rss
-    monkeypatch.setattr(feeds, "rss", lambda info, *a: os._exit(7) if info.lang == "ru"
+    noted, me = feeds.rss, os.getpid()
+    monkeypatch.setattr(feeds, "rss", lambda info, *a: os._exit(7) if os.getpid() != me
                         else noted(info, *a))
     store.upsert_items([_item(41)], NOW)
-    with pytest.raises(SyndicatorError, match=r"ru.*exit code 7"):
+    shutil.rmtree(config.output_dir)
+    with pytest.raises(SyndicatorError, match=r"ru \(archive pages\).*exit code 7"):
         publish_all(store, config, NOW + timedelta(hours=1))
     assert "Item number 41" in (config.output_dir / "hy" / "rss.xml").read_text()
 
@@ -506,9 +522,12 @@ def test_when_both_processes_fail_this_ones_error_is_raised_and_the_others_logge
     _forking(monkeypatch, tmp_path / "rss.log")
 
     def broken(info, *args):
-        raise ValueError(f"entry 'desk/item-5' in {info.lang}: title is empty")
+        where = "subscription" if info.history.page is None else f"page {info.history.page}"
+        raise ValueError(f"entry 'desk/item-5' in {info.lang} {where}: title is empty")
     monkeypatch.setattr(feeds, "rss", broken)
     store.upsert_items([_item(42)], NOW)
-    with pytest.raises(ValueError, match="in en"):
+    shutil.rmtree(config.output_dir)
+    with pytest.raises(ValueError, match="in en subscription"):
         publish_all(store, config, NOW + timedelta(hours=1))
-    assert "publishing ru failed too: entry 'desk/item-5' in ru" in caplog.text
+    assert ("publishing en (archive pages), ru (archive pages), hy (archive pages) failed "
+            "too: entry 'desk/item-5' in en page 2") in caplog.text

@@ -1,11 +1,12 @@
 """Publishing stage: per language, the newest items as RSS, Atom, JSON Feed and HTML.
 
 Planned first for every language, from states (ids, dates, hashes: no text);
-then the items and every language's GUIDs are gathered, so entries can link
-their translations. Then one language at a time: its translations are read,
-its documents rendered and written, atomically and only where the bytes
-changed, before the next language's translations are read. A large publish
-gives every second language to a forked process (parallel.py): two cores.
+then the items and the GUIDs of every language's subscription window are
+gathered, so entries can link their translations. Then one part at a time (a
+language, or in a large publish half of one): its GUIDs and translations are
+read, its documents rendered and written, atomically and only where the bytes
+changed, before the next part's are read. A large publish gives half of every
+language's archive pages to a forked process (parallel.py): two cores.
 """
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ class Edition:
     """One language's feed: what it says about itself and its entries."""
     info: feeds.FeedInfo
     ui: i18n.UI
-    entries: list[Entry]  # the subscription document's, newest first
+    head: bool  # whether to render the subscription documents (else only archive pages)
+    entries: list[Entry]  # the subscription document's, newest first (empty unless head)
     # RFC 5005 archive pages to render now (page number: entries, oldest first); pages
     # whose entries and settings are as last published are left out.
     pages: dict[int, list[Entry]]
@@ -145,22 +147,23 @@ def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
         newest = store.item_states(0, 1)
         newest = from_iso(newest[0][2]) if newest else feeds.EPOCH
         uis = {lang: i18n.UI(config.translations_dir, lang, config.title) for lang in plans}
-        guids = {lang: _guids(store, config, plan, items) for lang, plan in plans.items()}
-        # The GUID of each item in each language's subscription document.
-        shown = {lang: {i: guids[lang][i] for i in plan.window} for lang, plan in plans.items()}
+        # The GUID of each item in each language's subscription document: entries link
+        # their other language versions. The rest are read (or minted) part by part.
+        shown = {lang: _guids(store, config, lang, plan.window, items)
+                 for lang, plan in plans.items()}
 
-        def render(langs: list[str]) -> list[Path]:
-            # A generator: each language's translations are read only when its turn
+        def render(parts: list[planning.Part]) -> list[Path]:
+            # A generator: each part's translations are read only when its turn
             # comes, and let go after it. A full rebuild's texts of all 7 languages
             # held at once were most of its peak memory (bench/memory.py).
-            editions = (_edition(store, config, plans[lang], items, guids[lang], uis[lang],
-                                 newest) for lang in langs)
+            editions = (_edition(store, config, plans[part.lang], part, items, uis[part.lang],
+                                 newest) for part in parts if part.head or part.pages)
             return _write(config, editions, shown)
 
         if len(wanted) >= FORK_AT and parallel.can_fork():
-            written = parallel.halves(render, list(plans), in_child=store.forked)
+            written = parallel.halves(render, planning.halved(plans), in_child=store.forked)
         else:
-            written = render(list(plans))
+            written = render(planning.whole(plans))
         written += _write_all(_index_documents(config, uis).items())
     for lang, plan in plans.items():
         store.save_page_stamps(lang, plan.stamps, plan.page_total)
@@ -176,7 +179,8 @@ def _write(config: Config, editions: Iterator[Edition], shown: dict[str, dict[st
     # Each write is atomic; a crash in between leaves every file whole, and the
     # page digests are only saved once everything is written.
     documents = itertools.chain.from_iterable(
-        itertools.chain(_documents(config, edition, _alternates(config, shown, edition)).items(),
+        itertools.chain(_documents(config, edition, _alternates(config, shown, edition)).items()
+                        if edition.head else (),
                         archive.documents(config, edition, _content))
         for edition in editions)
     return _write_all(documents)
@@ -243,26 +247,28 @@ def url(config: Config, lang: str, name: str) -> str:
     return f"{config.base_url}{lang}/{name}"
 
 
-def _guids(store: Store, config: Config, plan: planning.Plan, items: dict[str, Item]
-           ) -> dict[str, str]:
-    """The GUIDs of the items ``plan`` renders, minted for those new to its language."""
-    lang = plan.lang
-    return store.guids_for(lang, list(plan.status),
+def _guids(store: Store, config: Config, lang: str, item_ids: Iterable[str],
+           items: dict[str, Item]) -> dict[str, str]:
+    """The GUIDs of ``item_ids`` in ``lang``, minted for those new to it."""
+    return store.guids_for(lang, list(item_ids),
                            lambda item_id: make_guid(config.base_url, lang, items[item_id]))
 
 
-def _edition(store: Store, config: Config, plan: planning.Plan, items: dict[str, Item],
-             guids: dict[str, str], ui: i18n.UI, newest: datetime) -> Edition:
+def _edition(store: Store, config: Config, plan: planning.Plan, part: planning.Part,
+             items: dict[str, Item], ui: i18n.UI, newest: datetime) -> Edition:
     lang = plan.lang
+    window = plan.window if part.head else []
+    ids = [*window, *(i for page in part.pages for i in plan.pages[page])]
+    guids = _guids(store, config, lang, ids, items)
     translated = ({} if lang == config.source_language
-                  else store.translated_texts(lang, list(plan.status)))
+                  else store.translated_texts(lang, ids))
 
     def entry(item_id: str) -> Entry:
         # The plan already decided each status (planning.decide): not twice.
         return _shown(config, lang, plan.status[item_id], items[item_id], guids[item_id],
                       translated.get(item_id))
 
-    entries = [entry(i) for i in plan.window]
+    entries = [entry(i) for i in window]
     info = feeds.FeedInfo(
         lang=lang, title=ui.title, description=ui.description,
         home=url(config, lang, "index.html"),
@@ -272,8 +278,8 @@ def _edition(store: Store, config: Config, plan: planning.Plan, items: dict[str,
                          for other in config.languages if other != lang),
         history=feeds.History(url(config, lang, ""), prev=plan.page_total or None),
         hubs=config.hubs)
-    pages = {page: [entry(i) for i in page_ids] for page, page_ids in plan.pages.items()}
-    return Edition(info, ui, entries, pages, plan.page_total,
+    pages = {page: [entry(i) for i in plan.pages[page]] for page in part.pages}
+    return Edition(info, ui, part.head, entries, pages, plan.page_total,
                    from_iso(plan.archive_updated) if plan.archive_updated else feeds.EPOCH)
 
 

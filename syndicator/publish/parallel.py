@@ -1,5 +1,5 @@
 """Rendering split between this process and one forked child: a full rebuild's
-languages are independent once planned, and a Python process renders on one core.
+documents are independent once planned, and a Python process renders on one core.
 """
 from __future__ import annotations
 

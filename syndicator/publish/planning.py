@@ -48,6 +48,35 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class Part:
+    """Some of one language's documents, rendered together: its subscription
+    documents (``head``) and the archive pages ``pages``."""
+    lang: str
+    head: bool
+    pages: tuple[int, ...]
+
+    def __str__(self) -> str:  # in errors: "publishing ru (archive pages), ..."
+        return self.lang if self.head else f"{self.lang} (archive pages)"
+
+
+def whole(plans: dict[str, Plan]) -> list[Part]:
+    """Every language as one part."""
+    return [Part(lang, True, tuple(sorted(plan.pages))) for lang, plan in plans.items()]
+
+
+def halved(plans: dict[str, Plan]) -> list[Part]:
+    """Every language in two parts, for the two processes of ``parallel.halves``:
+    the first (this process) has the subscription documents and every other
+    archive page, the second the remaining pages. Whole languages split 4 to 3,
+    and this process rendered for ~0.7 s after the other had finished."""
+    parts = []
+    for lang, plan in plans.items():
+        pages = sorted(plan.pages)
+        parts += [Part(lang, True, tuple(pages[0::2])), Part(lang, False, tuple(pages[1::2]))]
+    return parts
+
+
+@dataclass(frozen=True)
 class Layout:
     """What the last publish saw: the data version, item count and newest item's rowid."""
     version: int
