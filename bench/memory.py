@@ -164,17 +164,20 @@ def main() -> None:
     shutil.rmtree(root, ignore_errors=True)
 
     budget = model + BUDGET_MB
-    early = max(rss[1:11])
-    late = max(rss[-50:])
-    growth = (late - early) / early
     print(f"\npeak RSS of the cold cycle over the imports: {cold_peak - base:.0f} MB; "
           f"budget model + {BUDGET_MB} MB = {budget:.0f} MB   "
           f"{'MET' if cold_peak - base <= budget else 'MISSED'}")
     print(f"(whole process, imports included: {cold_peak:.0f} MB)")
-    print(f"RSS over {args.cycles} cycles ({args.cycles // 4} new items, {translated} translated "
-          f"into {pair[1]}): after cycle 1 {rss[1]:.0f} MB, max of cycles 2-10 {early:.0f} MB, "
-          f"max of the last 50 {late:.0f} MB: {growth:+.1%}   target flat (within 5%)   "
-          f"{'MET' if growth <= 0.05 else 'MISSED'}")
+    if args.cycles:
+        early = max(rss[1:11])
+        late = max(rss[-50:])
+        growth = (late - early) / early
+        print(f"RSS over {args.cycles} cycles ({args.cycles // 4} new items, {translated} "
+              f"translated into {pair[1]}): after cycle 1 {rss[1]:.0f} MB, max of cycles 2-10 "
+              f"{early:.0f} MB, max of the last 50 {late:.0f} MB: {growth:+.1%}   target flat "
+              f"(within 5%)   {'MET' if growth <= 0.05 else 'MISSED'}")
+    else:
+        print("no cycles after the cold one (--cycles 0): growth not measured")
     print(other.note())
 
 
