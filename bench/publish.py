@@ -7,8 +7,8 @@ ky tg. Each round:
     RSS, Atom, JSON Feed, index.html, widget.html and every RFC 5005 archive
     page in the three feed formats (~700 documents of up to 100 entries);
     of it, (f) is the time spent in ``feeds.rss`` and ``feeds.atom``, summed
-    over both processes (a large publish renders half its languages in a
-    forked one, syndicator/publish/parallel.py);
+    over both processes (a large publish renders half of every language's
+    archive pages in a forked one, syndicator/publish/parallel.py);
 (x) ``etree.tostring`` (declaration, UTF-8, pretty print, as syndicator writes)
     of the element trees of exactly the RSS and Atom documents (p) wrote,
     parsed beforehand (untimed): the mean of one run just before (p) and one

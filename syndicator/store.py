@@ -239,7 +239,7 @@ class Store:
         """Per item id: (item_id, title, summary, body, engine) of its translation into
         ``lang``, the fields a feed shows (by name too: ``row.body``). A full rebuild
         reads 60,000; a ``Translation`` each, with its other columns and its parsed
-        date, cost 45 ms more per language (bench/publish.py)."""
+        date, cost 45 ms more per language (the 10,000-item benchmark store)."""
         query = sa.select(translations.c.item_id, translations.c.title, translations.c.summary,
                           translations.c.body, translations.c.engine
                           ).where(translations.c.lang == lang)
