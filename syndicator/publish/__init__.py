@@ -156,8 +156,9 @@ def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
             # A generator: each part's translations are read only when its turn
             # comes, and let go after it. A full rebuild's texts of all 7 languages
             # held at once were most of its peak memory (bench/memory.py).
-            editions = (_edition(store, config, plans[part.lang], part, items, uis[part.lang],
-                                 newest) for part in parts if part.head or part.pages)
+            editions = (_edition(store, config, plans[part.lang], part, items, shown[part.lang],
+                                 uis[part.lang], newest)
+                        for part in parts if part.head or part.pages)
             return _write(config, editions, shown)
 
         if len(wanted) >= FORK_AT and parallel.can_fork():
@@ -255,13 +256,15 @@ def _guids(store: Store, config: Config, lang: str, item_ids: Iterable[str],
 
 
 def _edition(store: Store, config: Config, plan: planning.Plan, part: planning.Part,
-             items: dict[str, Item], ui: i18n.UI, newest: datetime) -> Edition:
+             items: dict[str, Item], shown: dict[str, str], ui: i18n.UI, newest: datetime
+             ) -> Edition:
+    """``shown``: the GUIDs of the language's subscription window, already read."""
     lang = plan.lang
     window = plan.window if part.head else []
-    ids = [*window, *(i for page in part.pages for i in plan.pages[page])]
-    guids = _guids(store, config, lang, ids, items)
+    archived = [i for page in part.pages for i in plan.pages[page]]
+    guids = {**shown, **_guids(store, config, lang, archived, items)} if archived else shown
     translated = ({} if lang == config.source_language
-                  else store.translated_texts(lang, ids))
+                  else store.translated_texts(lang, [*window, *archived]))
 
     def entry(item_id: str) -> Entry:
         # The plan already decided each status (planning.decide): not twice.
