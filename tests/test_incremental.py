@@ -408,15 +408,18 @@ def test_a_write_that_fails_in_a_batch_is_raised_and_leaves_no_temp_file(tmp_pat
 
 def test_large_publishes_pause_the_garbage_collector_and_restore_it(setup, monkeypatch):
     """A publish of many items pauses the collector (a full rebuild runs ~20% faster),
-    a small one leaves it on; whatever happens, the host process gets it back as
-    it was: on, or off if it was off."""
+    a small one renders with it on; planning never runs it. Whatever happens, the
+    host process gets it back as it was: on, or off if it was off."""
     config, store = setup
-    seen = []
-    real_rss = feeds.rss
+    seen, planned = [], []
+    real_rss, real_quick = feeds.rss, planning.quick
     monkeypatch.setattr(feeds, "rss", lambda *a: seen.append(gc.isenabled()) or real_rss(*a))
+    monkeypatch.setattr(planning, "quick",
+                        lambda *a: planned.append(gc.isenabled()) or real_quick(*a))
     store.upsert_items([_item(29)], NOW)
     publish_all(store, config, NOW + timedelta(minutes=30))  # a few items: below the mark
     assert seen and all(seen)
+    assert planned and not any(planned)  # planning makes no cycles: never collected
     monkeypatch.setattr(publish, "PAUSE_COLLECTOR_AT", 1)
     seen.clear()
     store.upsert_items([_item(30)], NOW)
@@ -430,6 +433,13 @@ def test_large_publishes_pause_the_garbage_collector_and_restore_it(setup, monke
     with pytest.raises(ValueError):
         publish_all(store, config, NOW + timedelta(hours=2))
     assert gc.isenabled()
+    monkeypatch.setattr(feeds, "rss", real_rss)
+    monkeypatch.setattr(planning, "quick", broken)
+    store.upsert_items([_item(32)], NOW)
+    with pytest.raises(ValueError):
+        publish_all(store, config, NOW + timedelta(hours=2, minutes=30))
+    assert gc.isenabled()
+    monkeypatch.setattr(planning, "quick", real_quick)
     gc.disable()
     try:
         monkeypatch.setattr(feeds, "rss", real_rss)

@@ -10,8 +10,6 @@ language's archive pages to a forked process (parallel.py): two cores.
 """
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import itertools
 import logging
@@ -31,7 +29,7 @@ from ..config import Config
 from ..models import Entry, Item, Translation
 from ..rows import from_iso
 from ..store import Store
-from . import archive, feeds, i18n, parallel, planning, websub
+from . import archive, collector, feeds, i18n, parallel, planning, websub
 from .jsonfeed import jsonfeed
 from .opml import opml
 from .write import Writes
@@ -39,7 +37,7 @@ from .write import Writes
 log = logging.getLogger(__name__)
 WIDGET_ITEMS = 10
 # Publishes that load at least this many items pause the garbage collector (see
-# _collector_paused). Smaller ones, such as a new item's, gain nothing from it,
+# collector.paused). Smaller ones, such as a new item's, gain nothing from it,
 # and the full collection that starts a pause costs ~0.1 s in a large process.
 PAUSE_COLLECTOR_AT = 1000
 # Publishes that load at least this many items render half their languages in a
@@ -83,36 +81,6 @@ def publish_all(store: Store, config: Config, now: datetime) -> list[Path]:
     return written
 
 
-@contextlib.contextmanager
-def _collector_paused(pause: bool) -> Iterator[None]:
-    """If ``pause``, Python's cyclic garbage collector off while rendering, then on.
-
-    A full rebuild allocates millions of objects (rows, entries, byte pieces)
-    that are freed by reference counting, not by the collector; but every 700
-    allocations trigger a collection, and the older generations are scanned
-    again and again as the heap grows: 15-18% of a rebuild of the 10,000-item
-    benchmark store (bench/publish.py). Publishing makes no reference cycles
-    worth waiting for, and the collection at the end frees any it made. The
-    full collection first frees what earlier stages left in cycles (polib's
-    parse of a 10,000-item news.po is 150,000 objects), which would otherwise
-    stay through the publish: the cold cycle's peak RSS rose from 367 to 402 MB
-    over the imports (bench/memory.py).
-    """
-    if not pause:
-        yield
-        return
-    was_enabled = gc.isenabled()
-    if was_enabled:
-        gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-            gc.collect(0)
-
-
 def _settings(config: Config) -> list:
     """Everything besides the data that a published document depends on."""
     catalogs = [i18n.catalog_path(config.translations_dir, lang) for lang in config.languages]
@@ -137,10 +105,11 @@ def _outputs_exist(config: Config) -> bool:
 def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
     # Plan from states (ids, dates, hashes, statuses: no text), then load the text of
     # the subscription windows and of the archive pages that changed, and only that.
-    plans, layout = _plans(store, config, now)
+    with collector.off():
+        plans, layout = _plans(store, config, now)
     wanted = {i for plan in plans.values()
               for i in [*plan.window, *(i for ids in plan.pages.values() for i in ids)]}
-    with _collector_paused(len(wanted) >= PAUSE_COLLECTOR_AT):
+    with collector.paused(len(wanted) >= PAUSE_COLLECTOR_AT):
         # Every language shows the same items: make their links public once, not 7 times.
         items = {i: _public(config, item)
                  for i, item in store.items_by_id(sorted(wanted)).items()}
