@@ -40,9 +40,10 @@ WIDGET_ITEMS = 10
 # collector.paused). Smaller ones, such as a new item's, gain nothing from it,
 # and the full collection that starts a pause costs ~0.1 s in a large process.
 PAUSE_COLLECTOR_AT = 1000
-# Publishes that load at least this many items render half their languages in a
-# forked process (parallel.halves). A small one's rendering takes milliseconds:
-# a process and its own database connections would cost more than they save.
+# Publishes that load at least this many items render half of every language's
+# archive pages in a forked process (parallel.halves, planning.halved). A small
+# one's rendering takes milliseconds: a process and its own database connections
+# would cost more than they save.
 FORK_AT = 1000
 EMBED_JS = Path(__file__).resolve().parent.parent / "assets" / "embed.js"
 _templates = jinja2.Environment(
@@ -52,7 +53,7 @@ _templates = jinja2.Environment(
 
 @dataclass(frozen=True)
 class Edition:
-    """One language's feed: what it says about itself and its entries."""
+    """One language's feed, or part of it: what it says about itself and its entries."""
     info: feeds.FeedInfo
     ui: i18n.UI
     head: bool  # whether to render the subscription documents (else only archive pages)
