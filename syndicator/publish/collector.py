@@ -28,12 +28,11 @@ def paused(pause: bool) -> Iterator[None]:
     was_enabled = gc.isenabled()
     if was_enabled:
         gc.collect()
-    gc.disable()
     try:
-        yield
+        with off():
+            yield
     finally:
         if was_enabled:
-            gc.enable()
             gc.collect(0)
 
 
