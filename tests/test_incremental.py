@@ -442,7 +442,6 @@ def test_large_publishes_pause_the_garbage_collector_and_restore_it(setup, monke
     monkeypatch.setattr(planning, "quick", real_quick)
     gc.disable()
     try:
-        monkeypatch.setattr(feeds, "rss", real_rss)
         publish_all(store, config, NOW + timedelta(hours=3))
         assert not gc.isenabled()
     finally:
