@@ -592,6 +592,16 @@ def translated_rows(project: Path, lang: str = "ru") -> dict[str, tuple]:
         "translations"].items() if row_lang == lang and row[0] == "translated"}
 
 
+def _python_stacks(pid: int) -> str:
+    """Where a hung process's threads are, when py-spy is installed (it is not a test
+    dependency): a hang seen once in many runs is then explained by its report."""
+    if shutil.which("py-spy") is None:
+        return "(install py-spy to see where its threads were)"
+    found = subprocess.run(["py-spy", "dump", "--pid", str(pid)], capture_output=True,
+                           text=True, timeout=60)
+    return found.stdout + found.stderr
+
+
 def sigterm_while_translating(project: Path) -> tuple[Syndicator, dict, int, float]:
     """Start `run`, send SIGTERM once the first chunk of translations is stored.
 
@@ -613,8 +623,10 @@ def sigterm_while_translating(project: Path) -> tuple[Syndicator, dict, int, flo
     try:
         run.process.wait(timeout=60)
     except subprocess.TimeoutExpired:
+        stacks = _python_stacks(run.process.pid)
         run.process.kill()
-        raise AssertionError("syndicator run ignored SIGTERM for 60 s") from None
+        raise AssertionError(f"syndicator run ignored SIGTERM for 60 s\n{stacks}\n"
+                             f"{run.stderr()[-3000:]}") from None
     run.reader.join(timeout=10)
     return run, before, memory, time.monotonic() - signalled
 
