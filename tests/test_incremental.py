@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from syndicator import catalog
 from syndicator.catalog import catalog_path, export_catalog
 from syndicator.cycle import run_once
-from syndicator.errors import SyndicatorError
+from syndicator.errors import PublishError, SyndicatorError
 from syndicator.models import SourceItem, Translation
 from syndicator import publish
 from syndicator.publish import feeds, planning, publish_all, write
@@ -450,21 +450,29 @@ def test_large_publishes_pause_the_garbage_collector_and_restore_it(setup, monke
 
 def _forking(monkeypatch, log: Path) -> None:
     """Every publish forks; each feeds.rss call notes its process, language and page
-    ("head" for the subscription document) in ``log``."""
+    ("head" for the subscription document) in ``log``, each full plan its process and
+    language in ``log`` with the suffix ``.plans``."""
     monkeypatch.setattr(publish, "FORK_AT", 1)
-    real_rss = feeds.rss
+    real_rss, real_full = feeds.rss, planning.full
 
     def noted(info, *args):
         with log.open("a") as f:
             f.write(f"{os.getpid()} {info.lang} {info.history.page or 'head'}\n")
         return real_rss(info, *args)
+
+    def planned(store, config, lang, *args):
+        with log.with_suffix(".plans").open("a") as f:
+            f.write(f"{os.getpid()} {lang}\n")
+        return real_full(store, config, lang, *args)
     monkeypatch.setattr(feeds, "rss", noted)
+    monkeypatch.setattr(planning, "full", planned)
 
 
-def test_a_large_publish_renders_half_of_each_languages_pages_in_a_second_process(
+def test_a_large_publish_plans_and_renders_half_in_a_second_process(
         setup, tmp_path, monkeypatch):
-    """Same bytes as a publish in one process. The subscription documents are rendered
-    here; every language's archive pages alternate between the two processes."""
+    """Same bytes as a publish in one process. Every other language is planned in the
+    second process. The subscription documents are rendered here; every language's
+    archive pages alternate between the two processes."""
     config, store = setup
     with sqlite3.connect(config.store_path) as db:  # as at a first publish: both mint GUIDs
         db.execute("DELETE FROM guids")
@@ -486,6 +494,32 @@ def test_a_large_publish_renders_half_of_each_languages_pages_in_a_second_proces
         assert len(pages) >= 3 and pages == list(range(1, len(pages) + 1))
         assert [renderers[lang, str(page)] == os.getpid() for page in pages] == [
             page % 2 == 1 for page in pages]
+    planners = [line.split() for line in (tmp_path / "rss.plans").read_text().splitlines()]
+    assert sorted(lang for _, lang in planners) == sorted(config.languages)  # each once
+    assert [(lang, int(pid) == os.getpid()) for pid, lang in planners
+            if lang in ("en", "hy")] == [("en", True), ("hy", True)]
+    assert [int(pid) for pid, lang in planners if lang == "ru"] not in ([], [os.getpid()])
+
+
+def test_an_error_planning_in_the_second_process_fails_the_publish_and_writes_nothing(
+        setup, tmp_path, monkeypatch):
+    config, store = setup
+    _forking(monkeypatch, tmp_path / "rss.log")
+    noted, me = planning.full, os.getpid()
+
+    def broken_there(store, config, lang, *args):
+        if os.getpid() != me:
+            raise PublishError(f"planning {lang}: the store is unreadable")
+        return noted(store, config, lang, *args)
+    monkeypatch.setattr(planning, "full", broken_there)
+    store.upsert_items([_item(43)], NOW)
+    moved = dataclasses.replace(config, output_dir=tmp_path / "moved")  # a full plan
+    with pytest.raises(PublishError, match="planning ru: the store is unreadable"):
+        publish_all(store, moved, NOW + timedelta(hours=1))
+    assert not moved.output_dir.exists()
+    monkeypatch.setattr(planning, "full", noted)
+    publish_all(store, moved, NOW + timedelta(hours=1))
+    assert _files(moved.output_dir) == _cold(moved, store, tmp_path / "cold")
 
 
 def test_an_error_in_the_second_process_fails_the_publish_and_the_next_one_redoes_it(

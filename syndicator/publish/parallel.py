@@ -1,5 +1,6 @@
-"""Rendering split between this process and one forked child: a full rebuild's
-documents are independent once planned, and a Python process renders on one core.
+"""Work split between this process and one forked child: a full rebuild's
+languages are planned independently, its documents are rendered independently
+once planned, and a Python process runs on one core.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ T = TypeVar("T")
 
 
 def can_fork() -> bool:
-    """Whether a second process can render beside this one: ``fork`` exists, and
+    """Whether a second process can work beside this one: ``fork`` exists, and
     this process may run on more than one CPU (its affinity, as containers set it)."""
     cpus = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
             else os.cpu_count() or 1)
@@ -61,7 +62,7 @@ def _outcome(child, receive, parts) -> tuple[str, object]:
     child.join()
     receive.close()
     return outcome or ("error", PublishError(
-        f"publishing {_names(parts)}: the process rendering them ended with exit code "
+        f"publishing {_names(parts)}: the process working on them ended with exit code "
         f"{child.exitcode} before reporting"))
 
 

@@ -76,6 +76,18 @@ def halved(plans: dict[str, Plan]) -> list[Part]:
     return parts
 
 
+def item_ids(plans: dict[str, Plan], parts: list[Part]) -> set[str]:
+    """The ids of the items ``parts`` show: windows of head parts, and their pages."""
+    ids = set()
+    for part in parts:
+        plan = plans[part.lang]
+        if part.head:
+            ids.update(plan.window)
+        for page in part.pages:
+            ids.update(plan.pages[page])
+    return ids
+
+
 @dataclass(frozen=True)
 class Layout:
     """What the last publish saw: the data version, item count and newest item's rowid."""
