@@ -30,7 +30,7 @@ from syndicator.cycle import run_once
 from syndicator.errors import PublishError, SyndicatorError
 from syndicator.models import SourceItem, Translation
 from syndicator import publish
-from syndicator.publish import feeds, planning, publish_all, write
+from syndicator.publish import feeds, parallel, planning, publish_all, write
 from syndicator.schema import INDEXES
 from syndicator.store import open_store
 
@@ -453,6 +453,7 @@ def _forking(monkeypatch, log: Path) -> None:
     ("head" for the subscription document) in ``log``, each full plan its process and
     language in ``log`` with the suffix ``.plans``."""
     monkeypatch.setattr(publish, "FORK_AT", 1)
+    monkeypatch.setattr(publish, "PAGES_PER_UNIT", 1)
     real_rss, real_full = feeds.rss, planning.full
 
     def noted(info, *args):
@@ -468,11 +469,11 @@ def _forking(monkeypatch, log: Path) -> None:
     monkeypatch.setattr(planning, "full", planned)
 
 
-def test_a_large_publish_plans_and_renders_half_in_a_second_process(
-        setup, tmp_path, monkeypatch):
+def test_a_large_publish_plans_and_renders_in_two_processes(setup, tmp_path, monkeypatch):
     """Same bytes as a publish in one process. Every other language is planned in the
-    second process. The subscription documents are rendered here; every language's
-    archive pages alternate between the two processes."""
+    second process. Rendering is shared out in units (language by language, its
+    subscription documents, then runs of its archive pages): the first unit is
+    rendered here, the last there, the rest by whichever process asks first."""
     config, store = setup
     with sqlite3.connect(config.store_path) as db:  # as at a first publish: both mint GUIDs
         db.execute("DELETE FROM guids")
@@ -487,18 +488,33 @@ def test_a_large_publish_plans_and_renders_half_in_a_second_process(
     lines = [line.split() for line in (tmp_path / "rss.log").read_text().splitlines()]
     assert len(lines) == len({(lang, page) for _, lang, page in lines})  # none twice
     renderers = {(lang, page): int(pid) for pid, lang, page in lines}
-    for lang in config.languages:
-        assert renderers[lang, "head"] == os.getpid()
-        pages = sorted(int(page) for (other, page) in renderers
-                       if other == lang and page != "head")
-        assert len(pages) >= 3 and pages == list(range(1, len(pages) + 1))
-        assert [renderers[lang, str(page)] == os.getpid() for page in pages] == [
-            page % 2 == 1 for page in pages]
+    last = max(int(page) for _, page in renderers if page != "head")
+    assert last >= 3 and sorted(renderers) == sorted(
+        (lang, page) for lang in config.languages
+        for page in ["head", *map(str, range(1, last + 1))])
+    assert renderers["en", "head"] == os.getpid()
+    assert renderers[config.languages[-1], str(last)] != os.getpid()
     planners = [line.split() for line in (tmp_path / "rss.plans").read_text().splitlines()]
     assert sorted(lang for _, lang in planners) == sorted(config.languages)  # each once
     assert [(lang, int(pid) == os.getpid()) for pid, lang in planners
             if lang in ("en", "hy")] == [("en", True), ("hy", True)]
     assert [int(pid) for pid, lang in planners if lang == "ru"] not in ([], [os.getpid()])
+
+
+def test_a_process_that_renders_slowly_takes_fewer_units_of_work():
+    """The units of a large publish go to whichever process asks first: while this one
+    is held up on its first unit (a busy core), the other takes all the rest."""
+    def work(units):
+        taken = []
+        for unit in units:
+            taken.append(unit)
+            if os.getpid() == me and unit == 0:
+                time.sleep(2)
+        return [(os.getpid(), taken)]
+    me = os.getpid()
+    (mine, ours), (theirs, others) = parallel.shared(work, range(8), in_child=lambda: None)
+    assert mine == me != theirs
+    assert (ours, others) == ([0], [7, 6, 5, 4, 3, 2, 1])
 
 
 def test_an_error_planning_in_the_second_process_fails_the_publish_and_writes_nothing(
@@ -528,14 +544,14 @@ def test_an_error_in_the_second_process_fails_the_publish_and_the_next_one_redoe
     _forking(monkeypatch, tmp_path / "rss.log")
     noted, me = feeds.rss, os.getpid()
 
-    def broken_there_for_ru(info, *args):
-        if info.lang == "ru" and os.getpid() != me:
+    def broken_there(info, *args):
+        if os.getpid() != me:
             raise ValueError("entry 'desk/item-3' title: character U+0000 is not allowed")
         return noted(info, *args)
-    monkeypatch.setattr(feeds, "rss", broken_there_for_ru)
+    monkeypatch.setattr(feeds, "rss", broken_there)
     store.upsert_items([_item(40)], NOW)
     _translate(store, "ru", NOW)
-    shutil.rmtree(config.output_dir)  # a rebuild: half of every language's archive there
+    shutil.rmtree(config.output_dir)  # a rebuild: the last pages are rendered there
     with pytest.raises(ValueError, match="desk/item-3"):
         publish_all(store, config, NOW + timedelta(hours=1))
     assert not [p for p in config.output_dir.rglob("*") if ".tmp" in p.name]
@@ -545,7 +561,7 @@ def test_an_error_in_the_second_process_fails_the_publish_and_the_next_one_redoe
     assert "Item number 40" in (config.output_dir / "ru" / "rss.xml").read_text()
 
 
-def test_a_second_process_that_dies_is_reported_with_its_languages(setup, tmp_path,
+def test_a_second_process_that_dies_is_reported_with_the_pages_it_took(setup, tmp_path,
                                                                    monkeypatch):
     config, store = setup
     _forking(monkeypatch, tmp_path / "rss.log")
@@ -554,7 +570,8 @@ def test_a_second_process_that_dies_is_reported_with_its_languages(setup, tmp_pa
                         else noted(info, *a))
     store.upsert_items([_item(41)], NOW)
     shutil.rmtree(config.output_dir)
-    with pytest.raises(SyndicatorError, match=r"ru \(archive pages\).*exit code 7"):
+    with pytest.raises(SyndicatorError, match=r"publishing hy \(archive page \d+\): .*exit "
+                                              r"code 7"):
         publish_all(store, config, NOW + timedelta(hours=1))
     assert "Item number 41" in (config.output_dir / "hy" / "rss.xml").read_text()
 
@@ -572,5 +589,6 @@ def test_when_both_processes_fail_this_ones_error_is_raised_and_the_others_logge
     shutil.rmtree(config.output_dir)
     with pytest.raises(ValueError, match="in en subscription"):
         publish_all(store, config, NOW + timedelta(hours=1))
-    assert ("publishing en (archive pages), ru (archive pages), hy (archive pages) failed "
-            "too: entry 'desk/item-5' in en page 2") in caplog.text
+    # The other process stopped at its first unit, the last: the last language's last page.
+    assert re.search(r"publishing hy \(archive page (\d+)\) failed too: entry 'desk/item-5' "
+                     r"in hy page \1:", caplog.text), caplog.text

@@ -40,11 +40,15 @@ WIDGET_ITEMS = 10
 # collector.paused). Smaller ones, such as a new item's, gain nothing from it,
 # and the full collection that starts a pause costs ~0.1 s in a large process.
 PAUSE_COLLECTOR_AT = 1000
-# Publishes that load at least this many items render half of every language's
-# archive pages in a forked process (parallel.halves, planning.halved). A small
-# one's rendering takes milliseconds: a process and its own database connections
-# would cost more than they save.
+# Publishes that load at least this many items are planned and rendered by two
+# processes (parallel.halves, parallel.shared). A small one's rendering takes
+# milliseconds: a process and its own database connections would cost more than
+# they save.
 FORK_AT = 1000
+# Archive pages per unit of rendering work (planning.units): 10 pages of 100 items
+# in 3 formats, ~0.05 s to render. Smaller units end the two processes closer
+# together, but read the store in more, smaller queries.
+PAGES_PER_UNIT = 10
 EMBED_JS = Path(__file__).resolve().parent.parent / "assets" / "embed.js"
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("syndicator", "templates"),
@@ -108,33 +112,32 @@ def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
     # the subscription windows and of the archive pages that changed, and only that.
     with collector.off():
         plans, layout = _plans(store, config, now)
-    wanted = len(planning.item_ids(plans, planning.whole(plans)))
-    with collector.paused(wanted >= PAUSE_COLLECTOR_AT):
+    wanted = planning.item_ids(plans, planning.whole(plans))
+    with collector.paused(len(wanted) >= PAUSE_COLLECTOR_AT):
+        # Read once for every language (and, forked, for both processes).
+        items = _items(store, config, wanted)
         newest = store.item_states(0, 1)
         newest = from_iso(newest[0][2]) if newest else feeds.EPOCH
         uis = {lang: i18n.UI(config.translations_dir, lang, config.title) for lang in plans}
         # The GUID of each item in each language's subscription document: entries link
         # their other language versions. The rest are read (or minted) part by part.
-        heads = _items(store, config, {i for plan in plans.values() for i in plan.window})
-        shown = {lang: _guids(store, config, lang, plan.window, heads)
+        shown = {lang: _guids(store, config, lang, plan.window, items)
                  for lang, plan in plans.items()}
 
-        def render(parts: list[planning.Part]) -> list[Path]:
-            # The items of these parts only: in a large publish each process reads
-            # its own half, on its own core.
-            items = _items(store, config, planning.item_ids(plans, parts))
+        def render(parts: Iterable[planning.Part]) -> list[Path]:
             # A generator: each part's translations are read only when its turn
             # comes, and let go after it. A full rebuild's texts of all 7 languages
             # held at once were most of its peak memory (bench/memory.py).
             editions = (_edition(store, config, plans[part.lang], part, items, shown[part.lang],
                                  uis[part.lang], newest)
-                        for part in parts if part.head or part.pages)
+                        for part in parts)
             return _write(config, editions, shown)
 
-        if wanted >= FORK_AT and parallel.can_fork():
-            written = parallel.halves(render, planning.halved(plans), in_child=store.forked)
+        units = planning.units(plans, PAGES_PER_UNIT)
+        if len(wanted) >= FORK_AT and parallel.can_fork():
+            written = parallel.shared(render, units, in_child=store.forked)
         else:
-            written = render(planning.whole(plans))
+            written = render(units)
         written += _write_all(_index_documents(config, uis).items())
     for lang, plan in plans.items():
         store.save_page_stamps(lang, plan.stamps, plan.page_total)

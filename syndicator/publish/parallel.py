@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from ..errors import PublishError
@@ -34,26 +34,71 @@ def halves(work: Callable[[Sequence[T]], list], parts: Sequence[T],
     is raised: this process's own, else the child's, else a ``PublishError`` if
     the child died without reporting.
     """
+    mine, theirs = parts[0::2], parts[1::2]
+    return _beside(lambda: work(mine), lambda: work(theirs), lambda: _names(theirs), in_child)
+
+
+def shared(work: Callable[[Iterator[T]], list], units: Sequence[T],
+           in_child: Callable[[], None]) -> list:
+    """``work(claimed)`` here and in a forked child, where ``claimed`` hands out
+    ``units`` one at a time as it is iterated, until none are left.
+
+    This process takes them from the front and the child from the back: the
+    first unit is always this process's and the last the child's, and the rest
+    go to whichever asks first. A process on a slower (busier) core simply takes
+    fewer, and both end within about one unit of each other; a fixed split left
+    one core idle for 0.3-1.7 s of a full rebuild. Errors as in ``halves``; a
+    child that dies is reported with the units it had taken.
+    """
+    if len(units) < 2:
+        return work(iter(units))
+    context = multiprocessing.get_context("fork")
+    # [next from the front, next from the back], and per unit 1 if the child took it.
+    bounds = context.Array("l", [1, len(units) - 2])
+    owners = context.Array("b", [0] * (len(units) - 1) + [1], lock=False)
+
+    def claimed(child: bool) -> Iterator[T]:
+        yield units[-1 if child else 0]
+        while True:
+            with bounds.get_lock():
+                front, back = bounds[0], bounds[1]
+                if front > back:
+                    return
+                index = back if child else front
+                bounds[1 if child else 0] = back - 1 if child else front + 1
+                owners[index] = child
+            yield units[index]
+
+    def theirs() -> str:
+        return _names([unit for unit, owner in zip(units, owners) if owner])
+    return _beside(lambda: work(claimed(False)), lambda: work(claimed(True)), theirs,
+                   in_child)
+
+
+def _beside(mine: Callable[[], list], theirs: Callable[[], list], names: Callable[[], str],
+            in_child: Callable[[], None]) -> list:
+    """``mine() + theirs()``, ``theirs`` in a forked child; ``names()``: what the
+    child worked on, for errors."""
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(work, parts[1::2], in_child, send),
+    child = context.Process(target=_child, args=(theirs, names, in_child, send),
                             name="syndicator-publish", daemon=True)
     child.start()
     send.close()
     try:
-        mine = work(parts[0::2])
+        result = mine()
     except BaseException:
-        status, theirs = _outcome(child, receive, parts[1::2])
+        status, outcome = _outcome(child, receive, names)
         if status == "error":
-            log.error("publishing %s failed too: %s", _names(parts[1::2]), theirs)
+            log.error("publishing %s failed too: %s", names(), outcome)
         raise
-    status, theirs = _outcome(child, receive, parts[1::2])
+    status, outcome = _outcome(child, receive, names)
     if status == "error":
-        raise theirs
-    return mine + theirs
+        raise outcome
+    return result + outcome
 
 
-def _outcome(child, receive, parts) -> tuple[str, object]:
+def _outcome(child, receive, names: Callable[[], str]) -> tuple[str, object]:
     """What the child reported, once it has ended."""
     try:
         outcome = receive.recv()
@@ -62,22 +107,22 @@ def _outcome(child, receive, parts) -> tuple[str, object]:
     child.join()
     receive.close()
     return outcome or ("error", PublishError(
-        f"publishing {_names(parts)}: the process working on them ended with exit code "
+        f"publishing {names()}: the process working on them ended with exit code "
         f"{child.exitcode} before reporting"))
 
 
 def _names(parts) -> str:
-    return ", ".join(map(str, parts))
+    return ", ".join(dict.fromkeys(map(str, parts)))
 
 
-def _child(work, parts, in_child, send) -> None:
+def _child(work, names, in_child, send) -> None:
     try:
         in_child()
-        outcome = ("ok", work(parts))
-    except BaseException as exc:  # the parent raises it, as if it had rendered these parts
+        outcome = ("ok", work())
+    except BaseException as exc:  # the parent raises it, as if it had done this work
         outcome = ("error", exc)
     try:
         send.send(outcome)
     except Exception:  # an exception that does not pickle
-        send.send(("error", PublishError(f"publishing {_names(parts)}: {outcome[1]!r}")))
+        send.send(("error", PublishError(f"publishing {names()}: {outcome[1]!r}")))
     send.close()
