@@ -24,6 +24,7 @@ from .translate import Engines
 from .translate.control import STOP, Interrupted
 
 log = logging.getLogger(__name__)
+WAKE_EVERY = 0.5  # seconds: at most this long between a signal and its handler
 
 
 def make_scheduler(config: Config, store: Store, engines: Engines) -> BackgroundScheduler:
@@ -68,7 +69,11 @@ def run_forever(config: Config, stop: threading.Event | None = None) -> None:
         log.info("running %d source job(s); stop with Ctrl-C or SIGTERM",
                  len(scheduler.get_jobs()))
         try:
-            stop.wait()
+            # Not one untimed wait: the kernel may hand SIGTERM to any thread (a
+            # translation worker's), and Python runs the handler only in the main
+            # thread, between bytecodes; asleep in the wait, it would never run.
+            while not stop.wait(WAKE_EVERY):
+                pass
         finally:
             log.info("stopping: the running cycle ends after its current batch")
             STOP.set()  # translation checks it between batches

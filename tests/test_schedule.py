@@ -1,11 +1,17 @@
 """`syndicator run`: cycles on an APScheduler schedule, a clean stop, one process per store."""
 from __future__ import annotations
 
+import ctypes
+import os
+import platform
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
+
+import pytest
 
 from syndicator.schedule import make_scheduler, run_forever
 from syndicator.store import open_store
@@ -32,6 +38,46 @@ def test_run_publishes_then_stops_cleanly_on_sigterm(tmp_path):
         process.kill()
     assert process.returncode == 0, stderr
     assert "stopping" in stderr
+
+
+def _tgkill(pid: int, tid: int, signum: int) -> None:
+    """Send ``signum`` to one thread of ``pid`` (Linux's tgkill; Python has no wrapper)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(TGKILL[platform.machine()], pid, tid, signum) != 0:
+        raise OSError(ctypes.get_errno(), "tgkill failed")
+
+
+TGKILL = {"x86_64": 234, "aarch64": 131}  # the syscall's number on each architecture
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir() or platform.machine() not in TGKILL,
+                    reason="needs Linux's /proc/<pid>/task and tgkill on x86_64 or aarch64")
+def test_run_stops_on_a_sigterm_the_kernel_hands_to_another_thread(tmp_path):
+    """kill(2) lets the kernel deliver a process's signal to any of its threads that does
+    not block it (a translation worker's, APScheduler's). Python runs handlers only in
+    the main thread, when it runs bytecode: a main thread asleep in an untimed wait
+    never woke, and `run` ignored SIGTERM for good (one CI run in ~35 hung so)."""
+    project = _project_copy(tmp_path)
+    process = subprocess.Popen([sys.executable, "-m", "syndicator", "-v", "run"], cwd=project,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stderr:
+            if "syndicator.cycle: cycle done" in line:
+                break
+        others = [int(tid) for tid in os.listdir(f"/proc/{process.pid}/task")
+                  if int(tid) != process.pid]
+        assert others, "run has no thread besides its main one"
+        signalled = time.monotonic()
+        _tgkill(process.pid, others[0], signal.SIGTERM)
+        try:
+            _, stderr = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail("run ignored for 30 s a SIGTERM delivered to one of its other threads")
+        took = time.monotonic() - signalled
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert took < 5, f"run took {took:.1f} s to stop after SIGTERM"
 
 
 def test_a_second_run_on_the_same_store_refuses_to_start(tmp_path):
