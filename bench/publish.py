@@ -7,8 +7,8 @@ ky tg. Each round:
     RSS, Atom, JSON Feed, index.html, widget.html and every RFC 5005 archive
     page in the three feed formats (~700 documents of up to 100 entries);
     of it, (f) is the time spent in ``feeds.rss`` and ``feeds.atom``, summed
-    over both processes (a large publish renders half of every language's
-    archive pages in a forked one, syndicator/publish/parallel.py);
+    over both processes (a large publish shares its rendering with a forked
+    process, syndicator/publish/parallel.py);
 (x) ``etree.tostring`` (declaration, UTF-8, pretty print, as syndicator writes)
     of the element trees of exactly the RSS and Atom documents (p) wrote,
     parsed beforehand (untimed): the mean of one run just before (p) and one
@@ -282,7 +282,7 @@ def main() -> None:
     print(f"  (s) the same rebuild in one process (no fork) {median(times['s']):7.2f} s")
     print(f"ratio (p)/(x) = {p_ratio:.1f}   target <= 2   {'MET' if p_ratio <= 2 else 'MISSED'}")
     print(f"ratio (s)/(x) = {s_ratio:.1f}   (in one process; its own (x) bracket); "
-          f"(s)/(p) = {ps_ratio:.2f}   (what the forked half gains)")
+          f"(s)/(p) = {ps_ratio:.2f}   (what the forked process gains)")
     print(f"ratio (f)/(x) = {f_ratio:.1f}   (feeds alone)")
     print(f"ratio (r + w)/(x) = {floor_ratio:.1f}   (reading and writing alone, nothing rendered)")
     print(f"ratio (p)/(x + r + w) = {bare_ratio:.1f}   (against a bare pipeline: the same rows "
