@@ -47,8 +47,10 @@ def shared(work: Callable[[Iterator[T]], list], units: Sequence[T],
     first unit is always this process's and the last the child's, and the rest
     go to whichever asks first. A process on a slower (busier) core simply takes
     fewer, and both end within about one unit of each other; a fixed split left
-    one core idle for 0.3-1.7 s of a full rebuild. Errors as in ``halves``; a
-    child that dies is reported with the units it had taken.
+    one core idle for 0.3-1.7 s of a full rebuild. Each process stops taking
+    units at its first error, and the other takes the rest. Errors are then
+    raised as in ``halves``; a child that dies is reported with the units it
+    had taken.
     """
     if len(units) < 2:
         return work(iter(units))

@@ -71,7 +71,7 @@ def units(plans: dict[str, Plan], pages_per_unit: int) -> list[Part]:
     """Everything to render, in units of work for ``parallel.shared``: language by
     language, its subscription documents, then its archive pages in runs of
     ``pages_per_unit``. Each process then writes one folder at a time: ext4 wrote
-    the same 2,138 files (create, fsync, rename) 1.6-2x as slowly when each run
+    the same 2,138 files (create, fsync, rename) 1.6-2.3x as slowly when each run
     of pages went to another language's folder."""
     found = []
     for lang, plan in plans.items():
