@@ -112,7 +112,8 @@ def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
     # the subscription windows and of the archive pages that changed, and only that.
     with collector.off():
         plans, layout = _plans(store, config, now)
-    wanted = planning.item_ids(plans, planning.whole(plans))
+    wanted = {i for plan in plans.values()
+              for i in [*plan.window, *(i for ids in plan.pages.values() for i in ids)]}
     with collector.paused(len(wanted) >= PAUSE_COLLECTOR_AT):
         # Read once for every language (and, forked, for both processes).
         items = _items(store, config, wanted)

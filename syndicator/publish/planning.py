@@ -62,11 +62,6 @@ class Part:
         return f"{self.lang} (archive page{f's {first}-{last}' if last > first else f' {first}'})"
 
 
-def whole(plans: dict[str, Plan]) -> list[Part]:
-    """Every language as one part."""
-    return [Part(lang, True, tuple(sorted(plan.pages))) for lang, plan in plans.items()]
-
-
 def units(plans: dict[str, Plan], pages_per_unit: int) -> list[Part]:
     """Everything to render, in units of work for ``parallel.shared``: language by
     language, its subscription documents, then its archive pages in runs of
@@ -80,18 +75,6 @@ def units(plans: dict[str, Plan], pages_per_unit: int) -> list[Part]:
         found += [Part(lang, False, tuple(pages[start:start + pages_per_unit]))
                   for start in range(0, len(pages), pages_per_unit)]
     return found
-
-
-def item_ids(plans: dict[str, Plan], parts: list[Part]) -> set[str]:
-    """The ids of the items ``parts`` show: windows of head parts, and their pages."""
-    ids = set()
-    for part in parts:
-        plan = plans[part.lang]
-        if part.head:
-            ids.update(plan.window)
-        for page in part.pages:
-            ids.update(plan.pages[page])
-    return ids
 
 
 @dataclass(frozen=True)
