@@ -56,7 +56,8 @@ def test_run_stops_on_a_sigterm_the_kernel_hands_to_another_thread(tmp_path):
     """kill(2) lets the kernel deliver a process's signal to any of its threads that does
     not block it (a translation worker's, APScheduler's). Python runs handlers only in
     the main thread, when it runs bytecode: a main thread asleep in an untimed wait
-    never woke, and `run` ignored SIGTERM for good (one CI run in ~35 hung so)."""
+    never woke, and `run` ignored SIGTERM for good (the likely cause of one hang of
+    test_crash.py's SIGTERM test in ~35 runs of the suite)."""
     project = _project_copy(tmp_path)
     process = subprocess.Popen([sys.executable, "-m", "syndicator", "-v", "run"], cwd=project,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -64,6 +65,7 @@ def test_run_stops_on_a_sigterm_the_kernel_hands_to_another_thread(tmp_path):
         for line in process.stderr:
             if "syndicator.cycle: cycle done" in line:
                 break
+        assert process.poll() is None, "run ended before its first cycle was done"
         others = [int(tid) for tid in os.listdir(f"/proc/{process.pid}/task")
                   if int(tid) != process.pid]
         assert others, "run has no thread besides its main one"
