@@ -31,6 +31,7 @@ from ..rows import from_iso
 from ..store import Store
 from . import archive, collector, feeds, i18n, parallel, planning, websub
 from .jsonfeed import jsonfeed
+from .machine_dates import rfc3339
 from .opml import opml
 from .write import Writes
 
@@ -332,13 +333,21 @@ def _alternates(config: Config, shown: dict[str, dict[str, str]], edition: Editi
 
 def _content(entry: Entry, ui: i18n.UI, date_line: str) -> str:
     """Entry HTML: the localised date line, a provenance note, the body, the source link."""
-    lang = entry.lang
+    lang, item = entry.lang, entry.item
     # One string per entry and language: a full rebuild makes 70,000 of them.
     note = ui.notes.get(entry.status)
     note = f'<p lang="{lang}"><em>{note}</em></p>\n' if note is not None else ""
-    return (f'<p lang="{lang}"><time datetime="{entry.item.published.isoformat()}">'
-            f"{escape(date_line)}</time></p>\n{note}{entry.body}\n"
-            f'<p lang="{lang}"><a href="{escape(entry.item.url)}">{ui.read_original}</a></p>')
+    return (f'<p lang="{lang}"><time datetime="{rfc3339(item.published).decode()}">'
+            f"{_escaped(date_line)}</time></p>\n{note}{entry.body}\n"
+            f'<p lang="{lang}"><a href="{_escaped(item.url)}">{ui.read_original}</a></p>')
+
+
+# Every language writes each item's link, and each day's date line is shared by
+# the items of that day: a full rebuild's 70,000 entries hold ~10,000 distinct
+# links and ~9,000 lines, and escaping each anew cost ~5% of its time.
+@lru_cache(maxsize=1 << 15)
+def _escaped(text: str) -> str:
+    return str(escape(text))
 
 
 def _language_links(config: Config, name: str) -> list[tuple[str, str, str]]:
