@@ -3,10 +3,11 @@
 Planned first for every language, from states (ids, dates, hashes: no text);
 then the items and the GUIDs of every language's subscription window are
 gathered, so entries can link their translations. Then one part at a time (a
-language, or in a large publish half of one): its GUIDs and translations are
-read, its documents rendered and written, atomically and only where the bytes
-changed, before the next part's are read. A large publish gives half of every
-language's archive pages to a forked process (parallel.py): two cores.
+language's subscription documents, or a run of its archive pages): its GUIDs
+and translations are read, its documents rendered and written, atomically and
+only where the bytes changed, before the next part's are read. A large publish
+plans half of the languages in a forked process, and shares the parts with
+another one, each taking the next part when it is ready (parallel.py): two cores.
 """
 from __future__ import annotations
 
