@@ -42,13 +42,20 @@ def item_values(item: SourceItem, now: datetime, first_published: datetime | Non
 
 
 def item_from_row(row) -> Item:
-    """The Item an ``items`` row holds."""
-    image = json.loads(row.image) if row.image else None
+    """The Item a row of ``select(items)`` holds, its columns in the table's order.
+
+    Read by position: a full rebuild reads 10,000 items before its work can be
+    shared out, and looking each column up by name took longer than all the
+    rest (0.13 s against 0.06 s for 10,000 rows). A column added to the table
+    without being added here fails the unpacking at once.
+    """
+    (id_, source, guid, url, title, summary, body, author, image, tags, published,
+     updated, content_hash, _key, _seq) = row
+    image = json.loads(image) if image else None
     return Item(
-        id=row.id, source=row.source, guid=row.guid, url=row.url, title=row.title,
-        summary=row.summary, body=row.body, published=from_iso(row.published),
-        updated=from_iso(row.updated), content_hash=row.content_hash, author=row.author,
-        image=Image(*image) if image else None, categories=categories(row.categories),
+        id=id_, source=source, guid=guid, url=url, title=title, summary=summary, body=body,
+        published=from_iso(published), updated=from_iso(updated), content_hash=content_hash,
+        author=author, image=Image(*image) if image else None, categories=categories(tags),
     )
 
 

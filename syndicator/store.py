@@ -139,8 +139,8 @@ class Store:
 
     def items_by_id(self, item_ids: list[str]) -> dict[str, Item]:
         with self.engine.connect() as conn:
-            return {r.id: item_from_row(r)
-                    for r in among(conn, sa.select(items), items.c.id, item_ids)}
+            found = map(item_from_row, among(conn, sa.select(items), items.c.id, item_ids))
+            return {item.id: item for item in found}
 
     def items_needing(self, lang: str, include_awaiting: bool) -> list[Item]:
         """Items, newest first, without an up-to-date translation into ``lang``.
