@@ -12,7 +12,8 @@ the site (title, base URL, source language, time zone), the target languages,
 the output sizes (``max_items``, ``archive_size``) and the review policies come
 from that file. Sources, paths, HTTP settings, WebSub hubs and engines stay the
 benchmark's: nothing leaves 127.0.0.1. The one source is the feed served there,
-empty at first, so the store's items are all the archive there is; the engine
+empty at first, so the store's items are all the archive there is (the copy
+forgets the fetch state of a source of the benchmark's name); the engine
 is the instant stand-in; the news.po catalogs are exported from the store.
 """
 from __future__ import annotations
@@ -122,6 +123,21 @@ def bench_now(store_path: Path, default: datetime) -> datetime:
     return max(default, newest + timedelta(minutes=1)) if newest else default
 
 
+def forget_fetch_state(store, names: list[str]) -> None:
+    """Drop the copy's fetch state of the benchmark's sources.
+
+    A store of your own may hold a source of the same name (the benchmark's is
+    csto-rss): what it listed last time would make the empty served feed an
+    error ("the source lists no items now"), and its failures a back-off that
+    skips the benchmark's fetches."""
+    import sqlalchemy as sa
+
+    from syndicator.schema import source_state
+
+    with store.engine.begin() as conn:
+        conn.execute(sa.delete(source_state).where(source_state.c.name.in_(names)))
+
+
 def import_store(bench, own: Own, now: datetime) -> None:
     """Copy ``own.store`` into ``bench`` and export its news.po catalogs, as
     ``store10k._generate`` makes them: every item's segments, oldest first."""
@@ -132,6 +148,7 @@ def import_store(bench, own: Own, now: datetime) -> None:
     start = time.perf_counter()
     common.copy_store(own.store, config.store_path)
     store = open_store(config.store_path)  # migrates the copy
+    forget_fetch_state(store, [source.name for source in config.sources])
     bench.timings["copy of your store"] = time.perf_counter() - start
     start = time.perf_counter()
     items = store.recent_items(None)[::-1]
