@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 from contextlib import closing
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -54,5 +55,35 @@ def test_a_store_whose_source_has_the_benchmarks_name_runs_without_errors(
         assert bench.first_report.errors == ()
         assert bench.first_report.new == 0
         assert _last_count(mine, store10k.SOURCE) == store10k.FEED_ITEMS  # never changed
+    finally:
+        bench.close()
+
+
+def test_the_first_new_item_on_a_store_of_your_own_is_appended_to_news_po(
+        bench_modules, tmp_path):
+    # The import leaves catalogs whose inodes syndicator has not seen. The cold
+    # first cycle must merge them in full, as it does on the generated store, so
+    # that the first new item (new_item.py's first timed round) appends its
+    # entries in place instead of merging a whole news.po.
+    from syndicator.catalog import catalog_path
+    from syndicator.cycle import run_once
+
+    own_store, store10k = bench_modules
+    made = store10k.build(tmp_path / "made", 40)
+    made.close()
+    bench = store10k.build(tmp_path / "bench", own=own_store.Own(made.config.store_path))
+    try:
+        config = bench.config
+        paths = {lang: catalog_path(config, lang) for lang in config.targets}
+        before = {lang: (path.stat().st_ino, path.read_bytes()) for lang, path in paths.items()}
+        now = bench.now + timedelta(minutes=10)
+        bench.add_feed_item(bench.n + 1, now - timedelta(minutes=1))
+        report = run_once(config, store=bench.store, engines=bench.engines, now=now)
+        assert report.new == 1 and report.errors == ()
+        for lang, path in paths.items():
+            inode, old = before[lang]
+            new = path.read_bytes()
+            assert path.stat().st_ino == inode, f"{lang}: news.po was rewritten, not appended to"
+            assert new.startswith(old) and len(new) > len(old), lang
     finally:
         bench.close()
