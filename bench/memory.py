@@ -173,7 +173,7 @@ def main() -> None:
         late = max(rss[-50:])
         growth = (late - early) / early
         print(f"RSS over {args.cycles} cycles ({args.cycles // 4} new items, {translated} "
-              f"translated into {pair[1]}): after cycle 1 {rss[1]:.0f} MB, max of cycles 2-10 "
+              f"translated into {pair[1]}): after cycle 1 {rss[1]:.0f} MB, max of cycles 1-10 "
               f"{early:.0f} MB, max of the last 50 {late:.0f} MB: {growth:+.1%}   target flat "
               f"(within 5%)   {'MET' if growth <= 0.05 else 'MISSED'}")
     else:
