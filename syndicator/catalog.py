@@ -34,6 +34,7 @@ from babel.messages.plurals import get_plural
 from .config import Config
 from . import pofile
 from .publish.write import append_in_place, repair_append, write_if_changed
+from .heap import collect_and_release
 from .schema import approvals, history
 from .rows import from_iso, iso
 from .store import Store
@@ -151,6 +152,15 @@ def import_catalog(store: Store, config: Config, lang: str, now: datetime) -> in
     stamp = repr(_stamp(path))
     if stamp == store.meta_get(f"po:{lang}"):
         return 0  # nobody touched the file since syndicator last read or wrote it
+    try:
+        count = _approve_saved(store, path, lang, now)
+    finally:
+        collect_and_release()  # the whole parsed file (see heap.collect_and_release)
+    store.meta_set(f"po:{lang}", stamp)
+    return count
+
+
+def _approve_saved(store: Store, path: Path, lang: str, now: datetime) -> int:
     with _locked(path):
         po = _read(path, lang)
     known = approvals_for(store, lang)
@@ -163,7 +173,6 @@ def import_catalog(store: Store, config: Config, lang: str, now: datetime) -> in
             continue
         count += approve(store, lang, entry.msgctxt, entry.msgid, entry.msgstr,
                          _translator(po), "po", now)
-    store.meta_set(f"po:{lang}", stamp)
     return count
 
 
@@ -186,6 +195,15 @@ def export_catalog(store: Store, config: Config, lang: str, item_ids: list[str],
     if merged is not None:
         store.meta_set(f"exported:{lang}", version)
         return merged
+    try:
+        return _merge_whole(store, lang, path, item_ids, urls, now, version)
+    finally:
+        collect_and_release()  # the whole parsed file (see heap.collect_and_release)
+
+
+def _merge_whole(store: Store, lang: str, path: Path, item_ids: list[str],
+                 urls: dict[str, str], now: datetime, version: str) -> bool:
+    """The full merge: parse the file, merge ``item_ids``' segments, render it whole."""
     wanted = store.translations_for(lang, item_ids)
     approved = approvals_for(store, lang)
     for _attempt in range(5):

@@ -1,7 +1,6 @@
 """One publishing cycle, start to end. ``run_once`` is the table of contents."""
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import resource
 import logging
@@ -15,6 +14,7 @@ from typing import Iterator
 from .catalog import export_catalogs, import_catalogs
 from .config import Config, SourceConfig
 from .errors import LockedError
+from .heap import release_free_memory
 from .models import CycleReport, SourceResult
 from .publish import publish_all
 from .publish.write import clear_stale_temps
@@ -65,33 +65,6 @@ def run_once(config: Config, store: Store | None = None, engines: Engines | None
              new, updated, len(written), len(report.errors))
     release_free_memory()
     return report
-
-
-try:  # glibc only; elsewhere there is nothing to tune
-    _libc = ctypes.CDLL("libc.so.6")
-    _mallopt, _malloc_trim = _libc.mallopt, _libc.malloc_trim
-except (OSError, AttributeError):
-    _mallopt = _malloc_trim = None
-M_TRIM_THRESHOLD = -1  # mallopt parameter (malloc.h)
-TRIM_THRESHOLD = 128 * 1024  # glibc's default
-
-
-def release_free_memory() -> None:
-    """Give the memory freed during the cycle back to the OS, so that a long-lived
-    ``run`` stays at the RSS of what it uses, not of its biggest cycle so far.
-
-    glibc keeps freed heap for reuse, and whenever a large block it had mmapped is
-    freed it raises its trim threshold to twice that block (up to 64 MB): heap tops
-    below it are then never given back, and malloc_trim() does not shrink the top
-    of a thread's arena. So CTranslate2's batch buffers stayed resident in its
-    worker thread's arena (+14 MB at the first real batch, more with longer ones),
-    as did the ~135 MB the cold first cycle freed. Pinning the threshold at glibc's
-    default (which also stops glibc raising it again) returns heap tops as they
-    are freed; the trim returns the free pages inside the heaps. 1-8 ms a cycle.
-    """
-    if _malloc_trim is not None:
-        _mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-        _malloc_trim(0)
 
 
 def retranslate(config: Config, now: datetime, *, refresh: bool = False,

@@ -17,10 +17,11 @@ def paused(pause: bool) -> Iterator[None]:
     again and again as the heap grows: 15-18% of a rebuild of the 10,000-item
     benchmark store (bench/publish.py). Publishing makes no reference cycles
     worth waiting for, and the collection at the end frees any it made. The
-    full collection first frees what earlier stages left in cycles (polib's
-    parse of a 10,000-item news.po is 150,000 objects), which would otherwise
-    stay through the publish: the cold cycle's peak RSS rose from 367 to 402 MB
-    over the imports (bench/memory.py).
+    full collection first frees what earlier stages left in cycles, which would
+    otherwise stay through the publish: with polib's parse of a 10,000-item
+    news.po (150,000 objects) among them, the cold cycle's peak RSS rose from
+    367 to 402 MB over the imports (bench/memory.py). The catalog stage now
+    frees each parsed file itself (``heap.collect_and_release``).
     """
     if not pause:
         yield
