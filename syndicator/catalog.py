@@ -1,14 +1,14 @@
-"""Translators' catalogs: ``translations/<lang>/LC_MESSAGES/news.po``, and approvals.
+"""Translators' catalogs: ``translations/<lang>/LC_MESSAGES/news.po``.
 
 One entry per segment: ``msgctxt`` is the segment key, ``msgid`` the source
 text, ``msgstr`` the translation, ``#.`` the engine that produced it, ``#:``
 the item URL, ``#, fuzzy`` for machine output no human has reviewed.
 
 A human correction wins for good. Filling or editing a ``msgstr`` and clearing
-``fuzzy`` (in any PO editor, or on the review page) goes through ``approve``:
-the text is recorded in the store's ``approvals`` (the approved translation
-memory) with its history, and the item is re-assembled. No machine run,
-model change or ``--refresh`` touches an approval.
+``fuzzy`` (in any PO editor, or on the review page) goes through
+``approvals.approve``: the text is recorded in the store's ``approvals`` (the
+approved translation memory) with its history, and the item is re-assembled.
+No machine run, model change or ``--refresh`` touches an approval.
 
 Writing merges, never clobbers: lock, re-read, merge, atomic replace. Entry
 order is stable (new entries go at the end) and lines wrap the gettext way.
@@ -22,21 +22,18 @@ import os
 import re
 from ast import literal_eval
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
 import polib
-import sqlalchemy as sa
 from babel.messages.plurals import get_plural
 
+from .approvals import Approval, approvals_for, approve
 from .config import Config
 from . import pofile
 from .publish.write import append_in_place, repair_append, write_if_changed
 from .heap import collect_and_release
-from .schema import approvals, history
-from .rows import from_iso, iso
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -44,63 +41,8 @@ WRAP = pofile.WIDTH
 MACHINE_MARK = "machine:"
 
 
-@dataclass(frozen=True)
-class Approval:
-    lang: str
-    seg_key: str
-    source_text: str
-    text: str
-    translator: str
-    approved_at: datetime
-
-
 def catalog_path(config: Config, lang: str) -> Path:
     return config.translations_dir / lang / "LC_MESSAGES" / "news.po"
-
-
-# --- approvals ------------------------------------------------------------------
-
-def approvals_for(store: Store, lang: str, keys: list[str] | None = None) -> dict[str, Approval]:
-    query = sa.select(approvals).where(approvals.c.lang == lang)
-    if keys is not None:
-        query = query.where(approvals.c.seg_key.in_(keys))
-    with store.engine.connect() as conn:
-        return {r.seg_key: Approval(r.lang, r.seg_key, r.source_text, r.text, r.translator,
-                                    from_iso(r.approved_at)) for r in conn.execute(query)}
-
-
-def approve(store: Store, lang: str, seg_key: str, source_text: str, text: str,
-            translator: str, via: str, now: datetime) -> bool:
-    """Record a human translation; the one code path for PO files and the review page.
-
-    Returns False when nothing changed (the same text was already approved).
-    """
-    text = text.strip()
-    if not text:
-        raise ValueError("an approved translation cannot be empty")
-    with store.engine.begin() as conn:
-        row = conn.execute(sa.select(approvals).where(
-            approvals.c.lang == lang, approvals.c.seg_key == seg_key)).first()
-        if row and row.text == text and row.source_text == source_text:
-            return False
-        conn.execute(approvals.delete().where(approvals.c.lang == lang,
-                                              approvals.c.seg_key == seg_key))
-        conn.execute(approvals.insert().values(
-            lang=lang, seg_key=seg_key, source_text=source_text, text=text,
-            translator=translator, approved_at=iso(now)))
-        conn.execute(history.insert().values(
-            lang=lang, seg_key=seg_key, translator=translator, at=iso(now),
-            old_text=row.text if row else "", new_text=text, via=via))
-    store.mark_segment_stale(lang, seg_key)
-    log.info("%s approved %s [%s] via %s", translator, seg_key, lang, via)
-    return True
-
-
-def segment_history(store: Store, lang: str, seg_key: str) -> list[dict]:
-    query = (sa.select(history).where(history.c.lang == lang, history.c.seg_key == seg_key)
-             .order_by(history.c.id))
-    with store.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
 
 
 # --- news.po --------------------------------------------------------------------

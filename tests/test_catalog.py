@@ -14,7 +14,8 @@ import pytest
 from lxml import etree
 
 import syndicator.pofile as pofile
-from syndicator.catalog import catalog_path, export_catalogs, segment_history
+from syndicator.approvals import segment_history
+from syndicator.catalog import catalog_path, export_catalogs
 from syndicator.cycle import retranslate, run_once
 from syndicator.publish import waiting
 from syndicator.store import open_store

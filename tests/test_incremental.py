@@ -24,7 +24,7 @@ import polib
 import pytest
 import sqlalchemy as sa
 
-from syndicator import catalog
+from syndicator import approvals, catalog
 from syndicator.catalog import catalog_path, export_catalog
 from syndicator.cycle import run_once
 from syndicator.errors import PublishError, SyndicatorError
@@ -246,7 +246,7 @@ def test_an_edited_item_is_merged_into_the_catalog_without_parsing_it_as_a_full_
     store.upsert_items([edited], NOW)
     key = next(k for k, source, _ in store.translations_for("ru", ["desk:item-3"])[
         "desk:item-3"].segments if source == "Summary 3.")
-    catalog.approve(store, "ru", key, "Summary 3.", "Резюме 3.", "Анна", "review", NOW)
+    approvals.approve(store, "ru", key, "Summary 3.", "Резюме 3.", "Анна", "review", NOW)
     _translate(store, "ru", NOW)
     original = path.read_bytes()
     calls = Counter()

@@ -26,7 +26,8 @@ import sqlalchemy as sa
 from babel.dates import format_datetime
 from click.testing import CliRunner
 
-from syndicator.catalog import approvals_for, catalog_path, segment_history
+from syndicator.approvals import approvals_for, segment_history
+from syndicator.catalog import catalog_path
 from syndicator.cli import main as cli_main
 from syndicator.config import load_config
 from syndicator.cycle import run_once

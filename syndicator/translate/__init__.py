@@ -149,7 +149,7 @@ def _translate_language(store: Store, engines: Engines, src: str, lang: str,
                         keep_stale: bool = False) -> int:
     if not items:
         return 0
-    from ..catalog import approvals_for  # catalog imports store; keep this module light
+    from ..approvals import approvals_for  # approvals imports store; keep this module light
 
     plan = [(item, segments(item)) for item in items]
     approved = approvals_for(store, lang, [s.key for _, segs in plan for s in segs])

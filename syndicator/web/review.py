@@ -1,7 +1,7 @@
 """The translators' review page at ``/review/`` (``syndicator serve`` mounts it).
 
 A translator sees, per language, the source and the translation block by block,
-edits and approves them. Every approval goes through ``catalog.approve``, the
+edits and approves them. Every approval goes through ``approvals.approve``, the
 same code path as a PO import, so history, the approved memory and re-assembly
 behave alike. "Publish now" runs ``cycle.retranslate`` under the store lock.
 
@@ -34,7 +34,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..catalog import Approval, approvals_for, approve, export_catalog, segment_history
+from ..approvals import Approval, approvals_for, approve, segment_history
+from ..catalog import export_catalog
 from ..config import Config
 from ..cycle import retranslate, store_lock
 from ..errors import LockedError, SyndicatorError
