@@ -31,6 +31,15 @@ def bench_modules(tmp_path, monkeypatch):
         sys.modules.pop(name, None)
 
 
+@pytest.fixture
+def own_store_file(bench_modules, tmp_path) -> Path:
+    """A real store of 40 items whose source is called csto-rss, as the benchmark's
+    is, and listed 20 items last time: the benchmark's own generated store."""
+    made = bench_modules[1].build(tmp_path / "made", 40)
+    made.close()
+    return made.config.store_path
+
+
 def _last_count(store_path: Path, name: str) -> int | None:
     with closing(sqlite3.connect(store_path)) as db:
         row = db.execute("SELECT last_count FROM source_state WHERE name = ?", (name,)).fetchone()
@@ -38,13 +47,9 @@ def _last_count(store_path: Path, name: str) -> int | None:
 
 
 def test_a_store_whose_source_has_the_benchmarks_name_runs_without_errors(
-        bench_modules, tmp_path):
+        bench_modules, own_store_file, tmp_path):
     own_store, store10k = bench_modules
-    # A store whose source is called csto-rss too, and listed 20 items last time:
-    # the benchmark's own generated store is one.
-    made = store10k.build(tmp_path / "made", 40)
-    made.close()
-    mine = made.config.store_path
+    mine = own_store_file
     assert _last_count(mine, store10k.SOURCE) == store10k.FEED_ITEMS
 
     # build() asserts that the first cycle on the copy reports no error; before
@@ -60,7 +65,7 @@ def test_a_store_whose_source_has_the_benchmarks_name_runs_without_errors(
 
 
 def test_the_first_new_item_on_a_store_of_your_own_is_appended_to_news_po(
-        bench_modules, tmp_path):
+        bench_modules, own_store_file, tmp_path):
     # The import leaves catalogs whose inodes syndicator has not seen. The cold
     # first cycle must merge them in full, as it does on the generated store, so
     # that the first new item (new_item.py's first timed round) appends its
@@ -69,9 +74,7 @@ def test_the_first_new_item_on_a_store_of_your_own_is_appended_to_news_po(
     from syndicator.cycle import run_once
 
     own_store, store10k = bench_modules
-    made = store10k.build(tmp_path / "made", 40)
-    made.close()
-    bench = store10k.build(tmp_path / "bench", own=own_store.Own(made.config.store_path))
+    bench = store10k.build(tmp_path / "bench", own=own_store.Own(own_store_file))
     try:
         config = bench.config
         paths = {lang: catalog_path(config, lang) for lang in config.targets}
