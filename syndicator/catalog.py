@@ -33,7 +33,7 @@ from .approvals import Approval, approvals_for, approve
 from .config import Config
 from . import pofile
 from .publish.write import append_in_place, repair_append, write_if_changed
-from .heap import collect_and_release
+from .heap import frees_when_done
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -94,14 +94,12 @@ def import_catalog(store: Store, config: Config, lang: str, now: datetime) -> in
     stamp = repr(_stamp(path))
     if stamp == store.meta_get(f"po:{lang}"):
         return 0  # nobody touched the file since syndicator last read or wrote it
-    try:
-        count = _approve_saved(store, path, lang, now)
-    finally:
-        collect_and_release()  # the whole parsed file (see heap.collect_and_release)
+    count = _approve_saved(store, path, lang, now)
     store.meta_set(f"po:{lang}", stamp)
     return count
 
 
+@frees_when_done  # the whole parsed file (see heap.collect_and_release)
 def _approve_saved(store: Store, path: Path, lang: str, now: datetime) -> int:
     with _locked(path):
         po = _read(path, lang)
@@ -137,12 +135,10 @@ def export_catalog(store: Store, config: Config, lang: str, item_ids: list[str],
     if merged is not None:
         store.meta_set(f"exported:{lang}", version)
         return merged
-    try:
-        return _merge_whole(store, lang, path, item_ids, urls, now, version)
-    finally:
-        collect_and_release()  # the whole parsed file (see heap.collect_and_release)
+    return _merge_whole(store, lang, path, item_ids, urls, now, version)
 
 
+@frees_when_done  # the whole parsed file (see heap.collect_and_release)
 def _merge_whole(store: Store, lang: str, path: Path, item_ids: list[str],
                  urls: dict[str, str], now: datetime, version: str) -> bool:
     """The full merge: parse the file, merge ``item_ids``' segments, render it whole."""

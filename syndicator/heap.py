@@ -9,6 +9,7 @@ stages after it do not stand on top of that memory.
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
 
 try:  # glibc only; elsewhere there is nothing to tune
@@ -48,3 +49,15 @@ def collect_and_release() -> None:
     after a whole catalog was parsed, which costs seconds."""
     gc.collect()
     release_free_memory()
+
+
+def frees_when_done(function):
+    """``function``, followed by ``collect_and_release`` once it returns or raises:
+    for a function that parses a whole catalog and drops it when it is done."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        finally:
+            collect_and_release()
+    return wrapper
