@@ -34,6 +34,7 @@ from .config import Config
 from . import pofile
 from .publish.write import append_in_place, repair_append, write_if_changed
 from .heap import frees_when_done
+from .models import Item
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -363,7 +364,8 @@ def import_catalogs(store: Store, config: Config, now: datetime) -> dict[str, in
 
 
 def export_catalogs(store: Store, config: Config, now: datetime) -> list[Path]:
-    """Merge the recent items' segments into every news.po; returns the files changed.
+    """Merge the segments of the recent items, and of older items whose translations
+    changed (``items_to_merge``), into every news.po; returns the files changed.
 
     Each language's merge appends only the new items' entries when it can (see
     ``export_catalog``); nothing runs at all when no translation or approval
@@ -372,9 +374,27 @@ def export_catalogs(store: Store, config: Config, now: datetime) -> list[Path]:
     if version == store.meta_get("exported") and all(
             catalog_path(config, lang).is_file() for lang in _targets(config)):
         return []  # no translation or approval changed since the last merge
-    items = store.recent_items(config.max_items)
-    urls = {item.id: item.url for item in items}
-    changed = [catalog_path(config, lang) for lang in _targets(config)
-               if export_catalog(store, config, lang, [i.id for i in items], urls, now)]
+    window = store.recent_items(config.max_items)
+    changed = []
+    for lang in _targets(config):
+        items = items_to_merge(store, lang, window)
+        if export_catalog(store, config, lang, [i.id for i in items],
+                          {item.id: item.url for item in items}, now):
+            changed.append(catalog_path(config, lang))
     store.meta_set("exported", version)
     return changed
+
+
+def items_to_merge(store: Store, lang: str, window: list[Item]) -> list[Item]:
+    """The feed window's items (newest first), then every older item whose
+    translation into ``lang`` changed since the last merge, newest first.
+
+    A first cycle, or one after an outage, can bring more items than the window
+    holds, and an old item can be edited: the archive publishes them all, so
+    translators must find their entries too. One indexed lookup per language."""
+    since = int(store.meta_get(f"exported:{lang}") or 0)
+    older = store.translations_changed(lang, since) - {item.id for item in window}
+    if not older:
+        return window
+    found = sorted(store.items_by_id(sorted(older)).values(), key=lambda item: item.id)
+    return window + sorted(found, key=lambda item: item.published, reverse=True)

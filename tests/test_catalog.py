@@ -17,6 +17,7 @@ import syndicator.pofile as pofile
 from syndicator.approvals import segment_history
 from syndicator.catalog import catalog_path, export_catalogs
 from syndicator.cycle import retranslate, run_once
+from syndicator.models import item_key
 from syndicator.publish import waiting
 from syndicator.store import open_store
 from syndicator.testing.lexicon_model import build_lexicon_package
@@ -35,10 +36,11 @@ def project(tmp_path, lexicon_package):
                     ignore=shutil.ignore_patterns("news.po*", "glossary.toml"))
     site = Site(tmp_path / "site")
 
-    def configure(**review):
+    def configure(output=None, **review):
         config = make_config(tmp_path, sources=[html_source(site)],
                              languages={"targets": ["ru", "hy"]},
                              translations={"dir": "translations"},
+                             output={"dir": "feeds", **(output or {})},
                              review=review or {"policy": {"default": "machine"}})
         install_file(lexicon_package, config.argos.packages_dir)
         return config
@@ -81,6 +83,26 @@ def test_news_po_has_one_entry_per_segment_with_engine_reference_and_fuzzy(proje
     assert {e.msgctxt for e in po} == {e.msgctxt for e in _po(config, "hy")}
     untranslated = next(e for e in _po(config, "hy") if e.msgid == title.msgid)
     assert untranslated.msgstr == "" and not untranslated.fuzzy
+
+
+def test_items_beyond_the_feed_window_get_their_entries_and_their_edits(project):
+    # A first cycle, or one after an outage, can bring more items than the
+    # subscription feed shows; the archive publishes them all, so translators
+    # must find them all in news.po, and an edit of an old one too.
+    configure, site = project
+    config = configure(output={"max_items": 2})
+    run_once(config, now=FROZEN_NOW)
+    items = open_store(config.store_path).recent_items(None)
+    assert len(items) == 6
+    for lang in ("ru", "hy"):
+        keys = {e.msgctxt.split("#")[0] for e in _po(config, lang)}
+        assert keys == {item_key(item.id) for item in items}, lang
+    page = site.root / "news" / "2022-02-16-joint-position-terrorism-extremism.html"
+    page.write_text(page.read_text().replace("Extremism was signed", "Extremism was adopted"))
+    run_once(config, now=FROZEN_NOW + timedelta(hours=1))
+    titles = {e.msgid for e in _po(config, "ru") if e.msgctxt.endswith("#title[0]")}
+    assert "Joint Position of the SCO RATS, the CIS ATC and the CSTO Secretariat on " \
+           "Combating Terrorism and Extremism was adopted" in titles
 
 
 def test_catalogs_pass_msgfmt_check_and_are_written_exactly_as_msgcat_writes(project):

@@ -35,7 +35,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..approvals import Approval, approvals_for, approve, segment_history
-from ..catalog import export_catalog
+from ..catalog import export_catalog, items_to_merge
 from ..config import Config
 from ..cycle import retranslate, store_lock
 from ..errors import LockedError, SyndicatorError
@@ -371,7 +371,7 @@ class ReviewApp:
         The next cycle imports news.po before anything else, and an entry still
         holding an older human text would be approved again over this one.
         """
-        items = self.store.recent_items(self.config.max_items)
+        items = items_to_merge(self.store, lang, self.store.recent_items(self.config.max_items))
         try:
             export_catalog(self.store, self.config, lang, [i.id for i in items],
                            {i.id: i.url for i in items}, now)
