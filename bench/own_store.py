@@ -97,9 +97,12 @@ def cache_key(own: Own, generator: int) -> str:
     benchmark's generator."""
     from syndicator.schema import MIGRATIONS
 
-    # A store in WAL mode may hold its latest changes in the -wal file alone.
+    # A store in WAL mode may hold its latest changes in the -wal file alone. An
+    # empty one holds none, and any read leaves one behind (read-only too): it
+    # made the second script import the whole store again.
     files = [own.store, own.store.with_name(own.store.name + "-wal")]
-    stats = [(st.st_size, st.st_mtime_ns) for st in (f.stat() for f in files if f.exists())]
+    stats = [(st.st_size, st.st_mtime_ns)
+             for st in (f.stat() for f in files if f.exists()) if st.st_size]
     config = own.config.read_bytes() if own.config else b""
     digest = hashlib.sha256(repr((str(own.store), stats, len(MIGRATIONS),
                                   generator)).encode() + config)

@@ -37,6 +37,7 @@ def own_store_file(bench_modules, tmp_path) -> Path:
     is, and listed 20 items last time: the benchmark's own generated store."""
     made = bench_modules[1].build(tmp_path / "made", 40)
     made.close()
+    made.store.engine.dispose()  # closed, as syndicator leaves it when it exits
     return made.config.store_path
 
 
@@ -90,3 +91,18 @@ def test_the_first_new_item_on_a_store_of_your_own_is_appended_to_news_po(
             assert new.startswith(old) and len(new) > len(old), lang
     finally:
         bench.close()
+
+
+def test_reading_a_store_of_your_own_keeps_its_cached_copy(bench_modules, own_store_file):
+    # A read of a WAL-mode store leaves an empty -wal file beside it (SQLite's
+    # doing, on a read-only open too). The cache key stat()s the WAL, because a
+    # store's latest changes can live there alone; an empty one holds none, so
+    # it must not make the next script import the whole store again.
+    own_store, store10k = bench_modules
+    mine = own_store.Own(own_store_file)
+    wal = own_store_file.with_name(own_store_file.name + "-wal")
+    assert not wal.exists()  # WAL mode, its last connection closed
+    before = own_store.cache_key(mine, store10k.GENERATOR)
+    assert own_store.count_and_newest(own_store_file)[0] == 40  # what every script reads
+    assert wal.exists() and wal.stat().st_size == 0
+    assert own_store.cache_key(mine, store10k.GENERATOR) == before
