@@ -219,7 +219,8 @@ def build(root: Path, n: int = 10_000, now: datetime = NOW, engines=None,
     With ``own`` the store is a copy of that one (bench/own_store.py), prepared
     and kept the same way; ``bench.n`` and ``bench.now`` then follow it.
     """
-    from syndicator.catalog import _stamp, catalog_path
+    from syndicator.catalog import catalog_path
+    from syndicator.catalog.files import stamp as _stamp
     from syndicator.cycle import run_once
     from syndicator.store import open_store
 

@@ -10,7 +10,11 @@ output with ``msgcat`` byte for byte.
 from __future__ import annotations
 
 import bisect
+import codecs
+import gc
 import re
+from pathlib import Path
+from typing import Iterator
 
 import polib
 
@@ -85,24 +89,164 @@ def entry_lines(entry: polib.POEntry) -> list[str]:
 
 
 def render(po: polib.POFile) -> bytes:
-    """The whole file in UTF-8: header first, entries in their order, obsolete entries last.
+    """The whole file in UTF-8: header first, entries in their order, obsolete entries last."""
+    return b"\n\n".join(blocks(po)) + b"\n"
+
+
+def blocks(po: polib.POFile) -> Iterator[bytes]:
+    """``render``'s blocks, in UTF-8, one at a time: the header, then each entry.
 
     Each entry is encoded as it is made: a catalog of 10,000 items (50,000
     entries, 28 MB) held as text, joined, then encoded took about twice the
     memory of the bytes alone, and the merge of a whole catalog sets a cold
     cycle's peak (bench/memory.py).
     """
-    blocks = []
+    yield header_bytes(po)
+    yield from (entry_bytes(e) for e in po if not e.obsolete)
+    yield from (entry_bytes(e) for e in po if e.obsolete)
+
+
+def header_bytes(po: polib.POFile) -> bytes:
+    """The header's block: its comments, then the metadata entry."""
     header = [f"# {line}".rstrip() for line in po.header.splitlines()] if po.header else []
     meta = po.metadata_as_entry()
     header += [f"#, {', '.join(meta.flags)}"] if meta.flags else []
-    blocks.append("\n".join(header + _field("msgid", "") + _field("msgstr", meta.msgstr))
-                  .encode("utf-8"))
-    entries = [e for e in po if not e.obsolete] + [e for e in po if e.obsolete]
-    blocks += [entry_bytes(e) for e in entries]
-    return b"\n\n".join(blocks) + b"\n"
+    return "\n".join(header + _field("msgid", "") + _field("msgstr", meta.msgstr)).encode("utf-8")
 
 
 def entry_bytes(entry: polib.POEntry) -> bytes:
     """One entry's block as ``render`` writes it, in UTF-8, without the blank line."""
     return "\n".join(entry_lines(entry)).encode("utf-8")
+
+
+# --- reading a large file part by part -------------------------------------------
+# polib parses a whole file into objects several times its size: a 43 MB news.po
+# took a cold cycle from 221 to 447 MB (bench/memory.py). Read in parts, a merge
+# holds one part's entries at a time. Each part is parsed by polib itself; the
+# parts are cut only where polib's own parser starts a new entry, and anything a
+# part could read differently from the whole file raises ``Unstreamable``, so
+# that the caller parses the file whole instead.
+
+PART_CHARS = 1 << 20  # a part ends at the first entry that starts after this many characters
+_LINE_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")  # str.splitlines() breaks
+_PLACEHOLDER = 'msgid "-"\nmsgstr "-"\n'  # puts a later part's parser where the file's was
+
+
+class Unstreamable(Exception):
+    """The file holds something a part could read differently from the whole file."""
+
+
+class _Part(polib.POFile):
+    def find(self, *args, **kwargs):
+        return None  # polib takes the first entry with msgid "" for the header: not here
+
+
+def read_in_parts(path: Path) -> Iterator[polib.POFile]:
+    """``polib.pofile(path)``, part by part: the first part carries the header and
+    the metadata; the parts' entries, in order, are the whole file's entries.
+
+    Raises ``Unstreamable`` (perhaps after some parts) where that might not hold:
+    a syntax or encoding error (the whole parse reports it, with its line), a
+    later entry with an empty msgid (polib might take it for the header), or a
+    character on which ``str.splitlines`` breaks a line and a file does not."""
+    try:
+        encoding = _encoding(path)
+        with open(path, encoding=encoding) as handle:
+            lines, size, first, watching = [], 0, True, False
+            for line in handle:
+                if watching:  # for where polib's parser starts an entry: the part ends there
+                    tokens = _tokens(line)
+                    kind = _kind(line, tokens)
+                    # polib drops a file's last entry if a comment line follows it, so
+                    # a part must not end with one, even one the parser skips.
+                    if kind == "entry" and after_msgstr and not comment:
+                        yield _parse(lines, encoding, first)
+                        lines, size, first, watching = [], 0, False, False
+                    else:
+                        after_msgstr = after_msgstr if kind is None else kind == "msgstr"
+                        comment = tokens[0].startswith("#") if tokens else comment
+                lines.append(line)
+                size += len(line)
+                if not watching and size >= PART_CHARS:
+                    watching, after_msgstr, comment = True, False, True
+            yield _parse(lines, encoding, first)
+    except (OSError, UnicodeError) as exc:
+        raise Unstreamable(f"{path}: {exc}") from exc
+
+
+_CHARSET = re.compile(rb'"?Content-Type:.+? charset=([\w_\-:\.]+)')
+
+
+def _encoding(path: Path) -> str:
+    """``polib.detect_encoding(path)``, which reads every line of the file into a
+    list first (for a 43 MB news.po, ~80 MB): the first charset named in a
+    Content-Type line that Python knows, else polib's default."""
+    with open(path, "rb") as handle:
+        for line in handle:
+            found = _CHARSET.search(line)
+            if found:
+                name = found.group(1).strip().decode("utf-8")
+                try:
+                    codecs.lookup(name)
+                except LookupError:
+                    continue
+                return name
+    return polib.default_encoding
+
+
+def _parse(lines: list[str], encoding: str, first: bool) -> polib.POFile:
+    text = "".join(lines if first else [_PLACEHOLDER, *lines])
+    del lines[:]
+    if _LINE_BREAKS.search(text):
+        raise Unstreamable("a line break that only str.splitlines() sees")
+    # polib's parser is a reference cycle that holds the part's lines: left to the
+    # collector, it lives on in an old generation, with its lines, until the next
+    # full collection. Parsed with no collection on the way, it is still young,
+    # and the young collection right after frees it (~1 ms).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        part = polib.pofile(text, encoding=encoding, klass=polib.POFile if first else _Part)
+    finally:
+        if collecting:
+            gc.enable()
+    del text
+    gc.collect(0)
+    if first:
+        return part
+    if not part or part[0].msgid != "-" or part.header:
+        raise Unstreamable("a part that does not start with an entry")
+    del part[0]
+    if any(e.msgid == "" and not e.obsolete for e in part):
+        raise Unstreamable("an entry with an empty msgid after the header")
+    return part
+
+
+def _kind(line: str, tokens: list[str]) -> str | None:
+    """What polib's parser makes of ``line`` (``_tokens``) after a msgstr: "entry"
+    where it starts a new entry, "msgstr" for a msgstr line, None where its state
+    does not change (blank, continued or skipped lines), "other" for the rest."""
+    if not tokens or tokens[0] == "#~|":
+        return None
+    if line.lstrip().startswith("#~") and tokens[0] != "#~":
+        line = line.strip()[3:]  # obsolete: read as polib reads it, without the mark
+    word, many = tokens[0], len(tokens) > 1
+    if word in ("msgctxt", "msgid") and many:
+        return "entry"
+    if word == "msgstr" and many or line.lstrip().startswith("msgstr["):
+        return "msgstr"
+    if line.lstrip()[:1] == '"':
+        return None
+    if word in ("#:", "#,", "#."):
+        return "entry" if many else None
+    if word == "#" or word.startswith("##"):
+        return "entry"
+    if word == "#|" and many:
+        return None if tokens[1].startswith('"') else "entry"
+    return "other"
+
+
+def _tokens(line: str) -> list[str]:
+    """The line's tokens as polib's parser keeps them: an obsolete entry's without "#~"."""
+    tokens = line.split(None, 2)
+    return tokens[1:] if len(tokens) > 1 and tokens[0] == "#~" else tokens

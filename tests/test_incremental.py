@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -24,7 +25,8 @@ import polib
 import pytest
 import sqlalchemy as sa
 
-from syndicator import approvals, catalog
+from syndicator import approvals, catalog, pofile
+from syndicator.catalog import files
 from syndicator.catalog import catalog_path, export_catalog
 from syndicator.cycle import run_once
 from syndicator.errors import PublishError, SyndicatorError
@@ -206,6 +208,19 @@ def test_a_settings_change_renders_every_archive_page(setup, monkeypatch):
     assert {p for p in pages if p} == {1, 2, 3, 4}  # 6 archived entries in pages of 2, and the empty newest
 
 
+@contextmanager
+def _whole_reads():
+    """Counts the reads of a whole news.po (part by part, or parsed whole) meanwhile."""
+    calls = Counter()
+    real_read, real_parts = files.read, pofile.read_in_parts
+    files.read = lambda *a, **k: calls.update(["read"]) or real_read(*a, **k)
+    pofile.read_in_parts = lambda *a, **k: calls.update(["parts"]) or real_parts(*a, **k)
+    try:
+        yield calls
+    finally:
+        files.read, pofile.read_in_parts = real_read, real_parts
+
+
 def test_appended_catalog_entries_equal_a_full_merge(setup, tmp_path):
     config, store = setup
     items = store.recent_items(None)
@@ -217,14 +232,9 @@ def test_appended_catalog_entries_equal_a_full_merge(setup, tmp_path):
     urls = {i.id: i.url for i in items}
     path = catalog_path(config, "ru")
     original = path.read_bytes()
-    calls = Counter()
-    real_read = catalog._read
-    catalog._read = lambda *a, **k: calls.update(["read"]) or real_read(*a, **k)
-    try:
+    with _whole_reads() as calls:
         assert export_catalog(store, config, "ru", [i.id for i in items[:4]], urls, NOW)
-    finally:
-        catalog._read = real_read
-    assert not calls  # appended, not parsed
+    assert not calls  # appended, not read whole
     appended = path.read_bytes()
     # The same merge the slow way: the file as it was, and a stamp that forces a parse.
     path.write_bytes(original)
@@ -249,14 +259,9 @@ def test_an_edited_item_is_merged_into_the_catalog_without_parsing_it_as_a_full_
     approvals.approve(store, "ru", key, "Summary 3.", "Резюме 3.", "Анна", "review", NOW)
     _translate(store, "ru", NOW)
     original = path.read_bytes()
-    calls = Counter()
-    real_read = catalog._read
-    catalog._read = lambda *a, **k: calls.update(["read"]) or real_read(*a, **k)
-    try:
+    with _whole_reads() as calls:
         assert _export_ru(store, config)
-    finally:
-        catalog._read = real_read
-    assert not calls  # spliced, not parsed whole
+    assert not calls  # spliced, not read whole
     spliced = path.read_bytes()
     for text in ("Item number 5, corrected", "Item number 50", 'msgstr "Резюме 3."',
                  'msgid "Summary 6, with a new figure."', '#| msgid "Summary 6."'):
@@ -342,8 +347,8 @@ def test_an_edited_catalog_is_merged_by_parsing_it(setup):
     store.upsert_items([_item(50)], NOW)
     _translate(store, "ru", NOW)
     items = store.recent_items(None)
-    assert catalog._append_new(store, config, "ru", [i.id for i in items],
-                               {i.id: i.url for i in items}, NOW) is None
+    assert files.append_new(store, path, "ru", [i.id for i in items],
+                            {i.id: i.url for i in items}, NOW) is None
 
 
 def test_publishing_reads_states_from_covering_indexes(setup):

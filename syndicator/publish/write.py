@@ -9,6 +9,7 @@ import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Iterable
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -19,7 +20,7 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     """
     tmp = _staged(path, data)
     if tmp is not None:
-        _commit(tmp, path)
+        commit(tmp, path)
     return tmp is not None
 
 
@@ -49,7 +50,7 @@ class Writes:
             names = self._names[path.parent] = _listing(path.parent)
         tmp = _staged(path, data, path.name in names)
         if tmp is not None:
-            self._pending.append(self._pool.submit(_commit, tmp, path))
+            self._pending.append(self._pool.submit(commit, tmp, path))
         return tmp is not None
 
     def __exit__(self, *exc_info) -> None:
@@ -89,7 +90,49 @@ def _staged(path: Path, data: bytes, exists: bool = True) -> str | None:
     return tmp
 
 
-def _commit(tmp: str, path: Path) -> None:
+def stage(path: Path, pieces: Iterable[bytes]) -> str | None:
+    """``pieces`` written to a temp file beside ``path``, for ``commit`` or
+    ``discard``; None (and no temp file) when ``path`` holds exactly these bytes.
+
+    For a file too large to hold in memory twice: the pieces are written as they
+    come, and compared with the file's bytes by reading both a block at a time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for piece in pieces:
+                handle.write(piece)
+        if _same_bytes(tmp, path):
+            os.unlink(tmp)
+            return None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _same_bytes(a: str | Path, b: str | Path, block: int = 1 << 20) -> bool:
+    try:
+        if os.path.getsize(a) != os.path.getsize(b):
+            return False
+        with open(a, "rb") as one, open(b, "rb") as other:
+            while True:
+                left, right = one.read(block), other.read(block)
+                if left != right:
+                    return False
+                if not left:
+                    return True
+    except FileNotFoundError:
+        return False
+
+
+def discard(tmp: str | None) -> None:
+    """Remove a temp file from ``stage`` that will not be committed."""
+    if tmp is not None:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def commit(tmp: str, path: Path) -> None:
     """Sync ``tmp`` and rename it over ``path``."""
     try:
         fd = os.open(tmp, os.O_RDONLY)

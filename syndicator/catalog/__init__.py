@@ -1,0 +1,152 @@
+"""Translators' catalogs: ``translations/<lang>/LC_MESSAGES/news.po``.
+
+One entry per segment: ``msgctxt`` is the segment key, ``msgid`` the source
+text, ``msgstr`` the translation, ``#.`` the engine that produced it, ``#:``
+the item URL, ``#, fuzzy`` for machine output no human has reviewed.
+
+A human correction wins for good. Filling or editing a ``msgstr`` and clearing
+``fuzzy`` (in any PO editor, or on the review page) goes through
+``approvals.approve``: the text is recorded in the store's ``approvals`` (the
+approved translation memory) with its history, and the item is re-assembled.
+No machine run, model change or ``--refresh`` touches an approval.
+
+Writing merges, never clobbers (``files``); the rule for one entry is in
+``entries``.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+
+import polib
+
+from .. import pofile
+from ..approvals import approve, approvals_for
+from ..config import Config
+from ..heap import frees_when_done
+from ..models import Item
+from ..store import Store
+from .files import append_new, locked, merge_whole, read, splice, stamp
+
+log = logging.getLogger(__name__)
+
+
+def catalog_path(config: Config, lang: str) -> Path:
+    return config.translations_dir / lang / "LC_MESSAGES" / "news.po"
+
+
+def _translator(po: polib.POFile) -> str:
+    """The PO editor's Last-Translator (Poedit, Lokalize and Weblate set it)."""
+    name = po.metadata.get("Last-Translator", "").strip()
+    return name if name and name != "syndicator" else "po-file"
+
+
+def import_catalog(store: Store, config: Config, lang: str, now: datetime) -> int:
+    """Approve every filled, non-fuzzy entry that differs from what the store knows."""
+    path = catalog_path(config, lang)
+    if not path.is_file():
+        return 0
+    seen = repr(stamp(path))
+    if seen == store.meta_get(f"po:{lang}"):
+        return 0  # nobody touched the file since syndicator last read or wrote it
+    count = _approve_saved(store, path, lang, now)
+    store.meta_set(f"po:{lang}", seen)
+    return count
+
+
+@frees_when_done  # a file parsed whole (see heap.collect_and_release)
+def _approve_saved(store: Store, path: Path, lang: str, now: datetime) -> int:
+    known = approvals_for(store, lang)
+    with locked(path):
+        try:
+            translator, edits = _saved_edits(pofile.read_in_parts(path), known)
+        except pofile.Unstreamable as why:
+            log.info("%s: read whole (%s)", path, why)
+            translator, edits = _saved_edits([read(path, lang)], known)
+    return sum(approve(store, lang, key, source, text, translator, "po", now)
+               for key, source, text in edits)
+
+
+def _saved_edits(parts, known: dict) -> tuple[str, list[tuple[str, str, str]]]:
+    """The file's translator, and its reviewed entries whose text the store does not
+    hold yet: (key, source, text). Approved only once the whole file was read."""
+    translator, edits = "po-file", []
+    for number, part in enumerate(parts):
+        translator = _translator(part) if number == 0 else translator
+        for entry in part:
+            if entry.obsolete or entry.fuzzy or not entry.msgctxt or not entry.msgstr.strip():
+                continue
+            old = known.get(entry.msgctxt)
+            if old and old.text == entry.msgstr.strip() and old.source_text == entry.msgid:
+                continue
+            edits.append((entry.msgctxt, entry.msgid, entry.msgstr))
+        part.clear()  # freed now, not at the next full collection (see files._merged_in_parts)
+    return translator, edits
+
+
+def export_catalog(store: Store, config: Config, lang: str, item_ids: list[str],
+                   urls: dict[str, str], now: datetime) -> bool:
+    """Merge this language's segments into news.po; returns True when the file changed.
+
+    The cheapest of ``files``' three ways that gives the full merge's bytes: new
+    items' entries appended (``append_new``), an edited item's entries spliced in
+    (``splice``), else the whole file read and written part by part
+    (``merge_whole``), as after a translator's save.
+    """
+    path = catalog_path(config, lang)
+    version = str(store.data_version())
+    merged = append_new(store, path, lang, item_ids, urls, now)
+    if merged is None:
+        merged = splice(store, path, lang, item_ids, urls)
+    if merged is not None:
+        store.meta_set(f"exported:{lang}", version)
+        return merged
+    return merge_whole(store, lang, path, item_ids, urls, now, version)
+
+
+def _targets(config: Config) -> list[str]:
+    return [lang for lang in config.targets if lang != config.source_language]
+
+
+def import_catalogs(store: Store, config: Config, now: datetime) -> dict[str, int]:
+    """Approve the human edits in every language's news.po; returns counts per language."""
+    return {lang: import_catalog(store, config, lang, now) for lang in _targets(config)}
+
+
+def export_catalogs(store: Store, config: Config, now: datetime) -> list[Path]:
+    """Merge the segments of the recent items, and of older items whose translations
+    changed (``items_to_merge``), into every news.po; returns the files changed.
+
+    Each language's merge appends only the new items' entries when it can (see
+    ``export_catalog``); nothing runs at all when no translation or approval
+    changed since the last merge."""
+    version = str(store.data_version())
+    if version == store.meta_get("exported") and all(
+            catalog_path(config, lang).is_file() for lang in _targets(config)):
+        return []  # no translation or approval changed since the last merge
+    window = store.recent_items(config.max_items)
+    changed = []
+    for lang in _targets(config):
+        items = items_to_merge(store, lang, window)
+        if export_catalog(store, config, lang, [i.id for i in items],
+                          {item.id: item.url for item in items}, now):
+            changed.append(catalog_path(config, lang))
+    store.meta_set("exported", version)
+    return changed
+
+
+def items_to_merge(store: Store, lang: str, window: list[Item]) -> list[Item]:
+    """The feed window's items (newest first), then every older item whose
+    translation into ``lang`` changed since the last merge, newest first.
+
+    A first cycle, or one after an outage, can bring more items than the window
+    holds, and an old item can be edited: the archive publishes them all, so
+    translators must find their entries too. One indexed lookup per language."""
+    since = int(store.meta_get(f"exported:{lang}") or 0)
+    older = store.translations_changed(lang, since) - {item.id for item in window}
+    if not older:
+        return window
+    found = sorted(store.items_by_id(sorted(older)).values(), key=lambda item: item.id)
+    return window + sorted(found, key=lambda item: item.published, reverse=True)
+
