@@ -81,7 +81,6 @@ def _saved_edits(parts, known: dict) -> tuple[str, list[tuple[str, str, str]]]:
             if old and old.text == entry.msgstr.strip() and old.source_text == entry.msgid:
                 continue
             edits.append((entry.msgctxt, entry.msgid, entry.msgstr))
-        part.clear()  # freed now, not at the next full collection (see files._merged_in_parts)
     return translator, edits
 
 

@@ -260,9 +260,6 @@ def _merged_in_parts(path: Path, lang: str, merges: dict[str, list[tuple]],
                 obsolete.append(pofile.entry_bytes(entry))
             else:
                 yield pofile.entry_bytes(entry)
-        # polib's parser is a reference cycle and holds the part: emptied now, its
-        # entries are freed at once instead of at the next full collection.
-        part.clear()
     new, by_key = polib.POFile(), {}
     for key, calls in merges.items():
         for args in (calls if key not in merged else ()):
