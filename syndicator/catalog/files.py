@@ -29,7 +29,7 @@ from babel.messages.plurals import get_plural
 from .. import pofile
 from ..approvals import approvals_for
 from ..heap import frees_when_done
-from ..publish.write import append_in_place, commit, discard, repair_append, stage, write_if_changed
+from ..publish.write import append_in_place, commit, discard, repair_append, stage
 from ..store import Store
 from .entries import merge
 
@@ -166,7 +166,8 @@ def splice(store: Store, path: Path, lang: str, item_ids: list[str],
         before = stamp(path)
         if _append_mark(store, lang, before) is None:
             return None  # saved by someone else since, or not appendable (obsolete entries)
-        blocks = path.read_bytes()[:-1].split(b"\n\n")  # the header, then one per entry
+        blocks = path.read_bytes().split(b"\n\n")  # the header, then one per entry
+        blocks[-1] = blocks[-1][:-1]  # without the file's last newline
         where = {}  # key -> index of its block; the last one, as the full merge's by_key
         for index in range(1, len(blocks)):
             found = _MSGCTXT.search(blocks[index])
@@ -183,12 +184,15 @@ def splice(store: Store, path: Path, lang: str, item_ids: list[str],
         for key, index in where.items():
             blocks[index] = pofile.entry_bytes(by_key[key])
         blocks += [pofile.entry_bytes(entry) for key, entry in by_key.items() if key not in where]
-        data = b"\n\n".join(blocks) + b"\n"
+        pieces = _Blocks(iter(blocks))
+        tmp = stage(path, pieces)  # not joined: the file's bytes are held once, not twice
         if stamp(path) != before:
+            discard(tmp)
             return None  # saved by an editor meanwhile: the full merge reads that save
-        changed = write_if_changed(path, data)
-        _written(store, lang, path, before, changed, _appendable(data))
-        return changed
+        if tmp is not None:
+            commit(tmp, path)
+        _written(store, lang, path, before, tmp is not None, pieces.appendable)
+        return tmp is not None
 
 
 @frees_when_done  # a file parsed whole (see heap.collect_and_release)
@@ -280,7 +284,7 @@ def _merged_parsed_whole(path: Path, lang: str, merges: dict[str, list[tuple]],
 
 class _Blocks:
     """A PO file's bytes, passed on block by block as ``pofile.render`` joins them,
-    noting what ``_appendable`` asks of the whole."""
+    noting whether the whole is appendable (see ``_written``)."""
 
     def __init__(self, blocks: Iterator[bytes]):
         self._blocks, self._end, self._obsolete = blocks, b"", False
@@ -296,7 +300,9 @@ class _Blocks:
 
     @property
     def appendable(self) -> bool:
-        return _appendable(self._end) and not self._obsolete
+        # Obsolete entries (#~) go last in gettext's order: new ones must come before.
+        end = self._end
+        return end.endswith(b"\n") and not end.endswith(b"\n\n") and not self._obsolete
 
 
 def _written(store: Store, lang: str, path: Path, before: tuple, changed: bool,
@@ -315,9 +321,3 @@ def _written(store: Store, lang: str, path: Path, before: tuple, changed: bool,
     # Items stored after this mark have no entry in the file: their keys are new.
     store.meta_set(f"po-append:{lang}",
                    repr((written, store.last_item_mark())) if appendable else "")
-
-
-def _appendable(data: bytes) -> bool:
-    # Obsolete entries (#~) go last in gettext's order: new entries must come before them.
-    return data.endswith(b"\n") and not data.endswith(b"\n\n") and b"#~ " not in data
-
