@@ -147,12 +147,14 @@ def read_in_parts(path: Path) -> Iterator[polib.POFile]:
 
     Raises ``Unstreamable`` (perhaps after some parts) where that might not hold:
     a syntax or encoding error (the whole parse reports it, with its line), a
+    charset that is not a text encoding (polib reads the file as UTF-8), a
     later entry with an empty msgid (polib might take it for the header), or a
     character on which ``str.splitlines`` breaks a line and a file does not."""
     try:
         encoding = _encoding(path)
         with open(path, encoding=encoding) as handle:
-            lines, size, first, watching = [], 0, True, False
+            lines, size, first = [], 0, True
+            watching, after_msgstr, comment = False, False, True
             for line in handle:
                 if watching:  # for where polib's parser starts an entry: the part ends there
                     tokens = _tokens(line)
@@ -170,7 +172,9 @@ def read_in_parts(path: Path) -> Iterator[polib.POFile]:
                 if not watching and size >= PART_CHARS:
                     watching, after_msgstr, comment = True, False, True
             yield _parse(lines, encoding, first)
-    except (OSError, UnicodeError) as exc:
+    except (OSError, UnicodeError, LookupError) as exc:
+        # LookupError: a charset such as "hex" that Python knows but cannot read
+        # text with; polib falls back to UTF-8 there.
         raise Unstreamable(f"{path}: {exc}") from exc
 
 

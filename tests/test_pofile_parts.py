@@ -16,8 +16,9 @@ import polib
 import pytest
 
 from syndicator import catalog, pofile
-from syndicator.approvals import Approval
+from syndicator.approvals import Approval, approvals_for
 from syndicator.catalog import files
+from syndicator.store import open_store
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 HEADER = '''# Russian translation of the news.
@@ -186,6 +187,7 @@ UNSTREAMABLE = {
     "an empty msgid after the header": (HEADER + editor_file()[len(HEADER):]
                                         + 'msgctxt "odd"\nmsgid ""\nmsgstr "x"\n'),
     "a line separator in a msgstr": HEADER + 'msgid "a"\nmsgstr "b\u2028c"\n' + editor_file(),
+    "a charset that is not a text encoding": editor_file().replace("charset=UTF-8", "charset=hex"),
 }
 
 
@@ -243,3 +245,13 @@ def test_an_import_read_in_parts_finds_the_edits_a_whole_parse_finds(tmp_path, s
     assert in_parts == whole
     if name != "syndicator's own":  # machine output only: nothing to import
         assert len(whole[1]) > 30 and whole[0] == "Anna <anna@example.org>"
+
+
+def test_an_import_of_a_file_parts_could_read_differently_reads_it_whole(tmp_path, small_parts):
+    path = tmp_path / "news.po"
+    path.write_text(UNSTREAMABLE["a charset that is not a text encoding"], encoding="utf-8")
+    store = open_store(tmp_path / "store.db")
+    assert catalog._approve_saved(store, path, "ru", NOW) > 30
+    approved = approvals_for(store, "ru")
+    assert approved["item-0:title"].text == "Заголовок 0"
+    assert approved["item-0:title"].translator == "Anna <anna@example.org>"

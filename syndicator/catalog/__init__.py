@@ -63,6 +63,8 @@ def _approve_saved(store: Store, path: Path, lang: str, now: datetime) -> int:
             translator, edits = _saved_edits(pofile.read_in_parts(path), known)
         except pofile.Unstreamable as why:
             log.info("%s: read whole (%s)", path, why)
+            edits = None
+        if edits is None:  # outside the except block, as in files._stage_merge
             translator, edits = _saved_edits([read(path, lang)], known)
     return sum(approve(store, lang, key, source, text, translator, "po", now)
                for key, source, text in edits)

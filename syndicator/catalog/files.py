@@ -237,8 +237,10 @@ def _stage_merge(path: Path, lang: str, merges: dict[str, list[tuple]], now: dat
         return stage(path, blocks), blocks
     except pofile.Unstreamable as why:
         log.info("%s: read whole (%s)", path, why)
-        blocks = _Blocks(_merged_parsed_whole(path, lang, merges, now))
-        return stage(path, blocks), blocks
+    # Parsed whole outside the except block: its traceback would keep the
+    # abandoned reading's part and obsolete entries alive under the whole parse.
+    blocks = _Blocks(_merged_parsed_whole(path, lang, merges, now))
+    return stage(path, blocks), blocks
 
 
 def _merged_in_parts(path: Path, lang: str, merges: dict[str, list[tuple]],
@@ -254,7 +256,7 @@ def _merged_in_parts(path: Path, lang: str, merges: dict[str, list[tuple]],
         if number == 0:
             yield pofile.header_bytes(part)
         for entry in part:
-            if entry.msgctxt in merges:
+            if entry.msgctxt and entry.msgctxt in merges:  # as the whole merge's by_key
                 if entry.msgctxt in merged:
                     raise pofile.Unstreamable(f"msgctxt {entry.msgctxt!r} is in it twice")
                 merged.add(entry.msgctxt)

@@ -91,8 +91,8 @@ def _staged(path: Path, data: bytes, exists: bool = True) -> str | None:
 
 
 def stage(path: Path, pieces: Iterable[bytes]) -> str | None:
-    """``pieces`` written to a temp file beside ``path``, for ``commit`` or
-    ``discard``; None (and no temp file) when ``path`` holds exactly these bytes.
+    """``pieces`` written and synced to a temp file beside ``path``, for ``commit``
+    or ``discard``; None (and no temp file) when ``path`` holds exactly these bytes.
 
     For a file too large to hold in memory twice: the pieces are written as they
     come, and compared with the file's bytes by reading both a block at a time."""
@@ -102,6 +102,10 @@ def stage(path: Path, pieces: Iterable[bytes]) -> str | None:
         with os.fdopen(fd, "wb") as handle:
             for piece in pieces:
                 handle.write(piece)
+            handle.flush()
+            # Synced here, so that ``commit`` after the caller's last check (has an
+            # editor saved meanwhile?) is a rename, not seconds of writeback.
+            os.fsync(handle.fileno())
         if _same_bytes(tmp, path):
             os.unlink(tmp)
             return None
