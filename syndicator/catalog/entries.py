@@ -29,12 +29,21 @@ def _untouched_machine(entry: polib.POEntry) -> bool:
 
 
 def merge(po, by_key, key: str, source: str, machine: str, approval: Approval | None,
-           engine: str, url: str) -> None:
+          engine: str, url: str) -> None:
+    """Merge segment ``key`` into its entry in ``by_key``, or into a new entry
+    appended to ``po``."""
     entry = by_key.get(key)
     if entry is None:
         entry = polib.POEntry(msgctxt=key, msgid=source, occurrences=[(url, None)])
         po.append(entry)
         by_key[key] = entry
+    update(entry, source, machine, approval, engine)
+
+
+def update(entry: polib.POEntry, source: str, machine: str, approval: Approval | None,
+           engine: str) -> None:
+    """A segment's source, machine text and approval, merged into its ``entry``:
+    human text is never replaced by machine text."""
     if entry.msgid != source:
         # The source changed: fuzzy, with the previous source, keeping any human
         # text as the translator's starting point.

@@ -31,7 +31,7 @@ from ..approvals import approvals_for
 from ..heap import frees_when_done
 from ..publish.write import append_in_place, commit, discard, repair_append, stage
 from ..store import Store
-from .entries import merge
+from .entries import merge, update
 
 log = logging.getLogger(__name__)
 WRAP = pofile.WIDTH
@@ -260,8 +260,8 @@ def _merged_in_parts(path: Path, lang: str, merges: dict[str, list[tuple]],
                 if entry.msgctxt in merged:
                     raise pofile.Unstreamable(f"msgctxt {entry.msgctxt!r} is in it twice")
                 merged.add(entry.msgctxt)
-                for args in merges[entry.msgctxt]:
-                    merge(None, {entry.msgctxt: entry}, entry.msgctxt, *args)
+                for source, machine, approval, engine, _url in merges[entry.msgctxt]:
+                    update(entry, source, machine, approval, engine)
             if entry.obsolete:
                 obsolete.append(pofile.entry_bytes(entry))
             else:
