@@ -200,7 +200,7 @@ def _encoding(path: Path) -> str:
 
 def _parse(lines: list[str], encoding: str, first: bool) -> polib.POFile:
     text = "".join(lines if first else [_PLACEHOLDER, *lines])
-    del lines[:]
+    del lines[:]  # the text holds them now: not both during the parse
     if _LINE_BREAKS.search(text):
         raise Unstreamable("a line break that only str.splitlines() sees")
     # polib's parser is a reference cycle that holds the part's lines: left to the

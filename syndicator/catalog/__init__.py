@@ -55,7 +55,6 @@ def import_catalog(store: Store, config: Config, lang: str, now: datetime) -> in
     return count
 
 
-@frees_when_done  # a file parsed whole (see heap.collect_and_release)
 def _approve_saved(store: Store, path: Path, lang: str, now: datetime) -> int:
     known = approvals_for(store, lang)
     with locked(path):
@@ -65,9 +64,14 @@ def _approve_saved(store: Store, path: Path, lang: str, now: datetime) -> int:
             log.info("%s: read whole (%s)", path, why)
             edits = None
         if edits is None:  # outside the except block, as in files._stage_merge
-            translator, edits = _saved_edits([read(path, lang)], known)
+            translator, edits = _edits_parsed_whole(path, lang, known)
     return sum(approve(store, lang, key, source, text, translator, "po", now)
                for key, source, text in edits)
+
+
+@frees_when_done  # the whole parsed file (see heap.collect_and_release)
+def _edits_parsed_whole(path: Path, lang: str, known: dict) -> tuple[str, list]:
+    return _saved_edits([read(path, lang)], known)
 
 
 def _saved_edits(parts, known: dict) -> tuple[str, list[tuple[str, str, str]]]:
@@ -75,7 +79,8 @@ def _saved_edits(parts, known: dict) -> tuple[str, list[tuple[str, str, str]]]:
     hold yet: (key, source, text). Approved only once the whole file was read."""
     translator, edits = "po-file", []
     for number, part in enumerate(parts):
-        translator = _translator(part) if number == 0 else translator
+        if number == 0:
+            translator = _translator(part)
         for entry in part:
             if entry.obsolete or entry.fuzzy or not entry.msgctxt or not entry.msgstr.strip():
                 continue

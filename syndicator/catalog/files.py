@@ -195,7 +195,6 @@ def splice(store: Store, path: Path, lang: str, item_ids: list[str],
         return tmp is not None
 
 
-@frees_when_done  # a file parsed whole (see heap.collect_and_release)
 def merge_whole(store: Store, lang: str, path: Path, item_ids: list[str],
                  urls: dict[str, str], now: datetime, version: str) -> bool:
     """The full merge: read the file, merge ``item_ids``' segments, write it whole.
@@ -239,6 +238,12 @@ def _stage_merge(path: Path, lang: str, merges: dict[str, list[tuple]], now: dat
         log.info("%s: read whole (%s)", path, why)
     # Parsed whole outside the except block: its traceback would keep the
     # abandoned reading's part and obsolete entries alive under the whole parse.
+    return _stage_parsed_whole(path, lang, merges, now)
+
+
+@frees_when_done  # the whole parsed file (see heap.collect_and_release)
+def _stage_parsed_whole(path: Path, lang: str, merges: dict[str, list[tuple]],
+                        now: datetime) -> tuple[str | None, "_Blocks"]:
     blocks = _Blocks(_merged_parsed_whole(path, lang, merges, now))
     return stage(path, blocks), blocks
 
@@ -294,9 +299,10 @@ class _Blocks:
     def __iter__(self) -> Iterator[bytes]:
         for number, block in enumerate(self._blocks):
             self._obsolete = self._obsolete or b"#~ " in block
-            piece = block if number == 0 else b"\n\n" + block
-            self._end = (self._end + piece)[-2:]
-            yield piece
+            if number:
+                yield b"\n\n"
+            yield block
+            self._end = (self._end + (b"\n\n" if number else b"") + block[-2:])[-2:]
         self._end = (self._end + b"\n")[-2:]
         yield b"\n"
 
