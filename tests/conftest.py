@@ -1,6 +1,7 @@
 """Shared fixtures: a real HTTP server on 127.0.0.1, configs, and a lexicon model."""
 from __future__ import annotations
 
+import gc
 import hashlib
 import shutil
 import subprocess
@@ -149,6 +150,14 @@ def run_cli(*args: str, cwd: Path, check: bool = True, timeout: float = 120):
         raise AssertionError(f"syndicator {' '.join(args)} failed ({result.returncode}):\n"
                              f"{result.stdout}\n{result.stderr}")
     return result
+
+
+def live_objects(cls: type) -> int:
+    """How many objects of ``cls`` the garbage collector tracks right now.
+
+    ``type(o)``, not ``isinstance``: isinstance also asks each object's
+    ``__class__``, which makes torch's deprecated module attributes warn."""
+    return sum(issubclass(type(o), cls) for o in gc.get_objects())
 
 
 def require_shared(path: Path) -> Path:

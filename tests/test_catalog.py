@@ -23,7 +23,8 @@ from syndicator.store import open_store
 from syndicator.testing.lexicon_model import build_lexicon_package
 from syndicator.translate.packages import install_file
 
-from conftest import FROZEN_NOW, LEXICON, ROOT, SAMPLE_SITE, Site, html_source, make_config
+from conftest import (FROZEN_NOW, LEXICON, ROOT, SAMPLE_SITE, Site, html_source, live_objects,
+                      make_config)
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 ROCK_TITLE = "ОДКБ Генеральный секретарь attends final stage of Rock-2024 учения"
@@ -352,7 +353,7 @@ def test_a_whole_parsed_news_po_is_freed_as_soon_as_the_merge_is_done(project):
     gc.disable()
     try:
         report = run_once(config, now=FROZEN_NOW + timedelta(hours=1))
-        alive = sum(isinstance(o, polib.POEntry) for o in gc.get_objects())
+        alive = live_objects(polib.POEntry)
     finally:
         gc.enable()
     assert report.errors == ()

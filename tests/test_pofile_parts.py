@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 
 import polib
 import pytest
+from conftest import live_objects
 
 from syndicator import catalog, pofile
 from syndicator.approvals import Approval, approvals_for
@@ -203,7 +204,7 @@ def test_a_file_parts_could_read_differently_is_merged_whole(tmp_path, small_par
     gc.disable()  # only the merge's own collection may free the parsed file
     try:
         tmp, blocks = files._stage_merge(path, "ru", merges, NOW)
-        assert not any(isinstance(o, polib.POEntry) for o in gc.get_objects())
+        assert live_objects(polib.POEntry) == 0
     finally:
         gc.enable()
     with open(tmp, "rb") as staged:
@@ -262,7 +263,7 @@ def test_an_import_of_a_file_parts_could_read_differently_reads_it_whole(tmp_pat
     gc.disable()  # only the import's own collection may free the parsed file
     try:
         assert catalog._approve_saved(store, path, "ru", NOW) > 30
-        assert not any(isinstance(o, polib.POEntry) for o in gc.get_objects())
+        assert live_objects(polib.POEntry) == 0
     finally:
         gc.enable()
     approved = approvals_for(store, "ru")
