@@ -35,9 +35,10 @@ rebuild, recorded once, through (b) that module and (c) the current one.
 
 Printed: the times, (p)/(x) and (f)/(x) (target <= 2), (r + w)/(x), (p)/(x + r + w),
 (b)/(x) and (c)/(x),
-and then one more rebuild under cProfile: the share of time in JSON encoding,
-in Babel, in jinja2, in SQLAlchemy and in syndicator's own code, and the top
-functions.
+and then one more rebuild in one process, sampled by py-spy (bench/spy.py): the
+share of its wall-clock time in JSON encoding, in Babel, in jinja2, in
+SQLAlchemy/sqlite3, in tempfile and in syndicator's own code, and the top
+functions by own and by inclusive time.
 
 ``--store PATH``: a copy of a store of your own instead (bench/own_store.py).
 
@@ -47,11 +48,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import cProfile
 import dataclasses
 import importlib.util
 import multiprocessing
-import pstats
 import shutil
 import sqlite3
 import sys
@@ -63,6 +62,7 @@ from lxml import etree
 
 import common
 import own_store
+import spy
 import store10k
 from common import median
 
@@ -165,22 +165,20 @@ def replay(functions, calls: list) -> None:
         functions[name](*args, **kwargs)
 
 
-def shares(stats: pstats.Stats) -> dict[str, float]:
-    """Own time (tottime) per library, as a share of the whole."""
-    groups = {"json": ("/json/", "orjson"), "babel": ("babel",), "jinja2": ("jinja2",),
-              "sqlalchemy/sqlite": ("sqlalchemy",), "syndicator": ("/syndicator/",)}
-    own = Counter()
-    total = 0.0
-    for (filename, _, name), (_, _, tottime, _, _) in stats.stats.items():
-        total += tottime
-        where = filename + " " + name
+def shares(own: Counter) -> dict[str, float]:
+    """Own time (py-spy's innermost frames) per library, as a share of the whole.
+    Time in compiled code counts for the Python function that called it."""
+    groups = {"json": ("(json/", "orjson"), "babel": ("(babel/",), "jinja2": ("(jinja2/",),
+              "sqlalchemy/sqlite3": ("(sqlalchemy/", "(sqlite3/"),
+              "tempfile": ("(tempfile.py",), "syndicator": ("(syndicator/",)}
+    total = sum(own.values())
+    found = Counter()
+    for frame, n in own.items():
         for label, needles in groups.items():
-            if any(needle in where for needle in needles):
-                own[label] += tottime
+            if any(needle in frame for needle in needles):
+                found[label] += n
                 break
-    # fsync runs on publish's writer threads (publish/write.py, Writes), which
-    # cProfile does not see: it overlaps with rendering instead of adding to it.
-    return {label: own[label] / total for label in groups}
+    return {label: found[label] / total for label in groups}
 
 
 def main() -> None:
@@ -260,9 +258,11 @@ def main() -> None:
               f"after, ratios {times['p'][-1] / times['x'][-1]:.1f} and "
               f"{times['f'][-1] / times['x'][-1]:.1f}; floor: read {times['r'][-1]:4.2f} s, "
               f"write {times['w'][-1]:4.2f} s{serial_note}{replayed}", flush=True)
-    profiler = cProfile.Profile()
-    with one_process():  # cProfile sees one process: all of the rendering in it
-        profiler.runcall(cold_publish, bench, root / "profiled", spent)
+    with one_process():  # one process: the profile sees all of the rendering
+        profiled = []
+        profile = spy.sampled(
+            lambda: profiled.append(cold_publish(bench, root / "profiled", spent)[0]),
+            within="publish_all")
     bench.close()
     shutil.rmtree(root, ignore_errors=True)
 
@@ -296,14 +296,15 @@ def main() -> None:
               f"{b_ratio:.1f}")
         print(f"  (c) current feeds module  {median(times['c']):7.2f} s   (c)/(x) = "
               f"{c_ratio:.2f}   (b)/(c) = {bc_ratio:.1f}")
-    stats = pstats.Stats(profiler)
-    print("\none more full rebuild under cProfile, in one process, own time by library "
-          "(compiled code,\nsuch as lxml's, is invisible to cProfile: its time counts in its "
-          "Python callers):")
-    for label, share in shares(stats).items():
-        print(f"  {label:<20} {share:6.1%}")
-    print(f"\ntop {args.top} by cumulative time:")
-    stats.sort_stats("cumulative").print_stats(args.top)
+    print(f"\none more full rebuild in one process ({profiled[0]:.2f} s), sampled by py-spy:")
+    if profile.ok:
+        print("  own time by library (time in compiled code, such as lxml's or sqlite3's, "
+              "counts for its Python caller):")
+        for label, share in shares(profile.own).items():
+            print(f"    {label:<20} {share:6.1%}")
+        print(profile.report(args.top))
+    else:
+        print(f"  {profile.why}")
     print(other.note())
 
 
