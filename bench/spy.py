@@ -1,9 +1,9 @@
 """A py-spy profile of one call in this process: where its wall-clock time goes.
 
-py-spy samples the running process from outside, without stopping it, so,
-unlike cProfile, it adds no cost per Python call (cProfile inflates code made of many small calls) and
-time spent inside compiled code (lxml, sqlite3, a write or fsync) is counted
-in the Python function that called it.
+py-spy samples the running process from outside, without stopping it. Unlike
+cProfile, it adds no cost per Python call (which inflates code made of many
+small calls), and time spent inside compiled code (lxml, sqlite3, a write) is
+counted in the Python function that called it.
 
     profile = spy.sampled(lambda: work(), within="publish_all")
     print(profile.report(top=25) if profile.ok else profile.why)

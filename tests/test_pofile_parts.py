@@ -15,12 +15,13 @@ from datetime import datetime, timezone
 
 import polib
 import pytest
-from conftest import live_objects
 
 from syndicator import catalog, pofile
 from syndicator.approvals import Approval, approvals_for
 from syndicator.catalog import files
 from syndicator.store import open_store
+
+from conftest import live_objects
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 HEADER = '''# Russian translation of the news.
