@@ -80,14 +80,7 @@ def _staged(path: Path, data: bytes, exists: bool = True) -> str | None:
         except FileNotFoundError:
             pass
         path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return tmp
+    return _temp_beside(path, (data,))
 
 
 def stage(path: Path, pieces: Iterable[bytes]) -> str | None:
@@ -97,18 +90,31 @@ def stage(path: Path, pieces: Iterable[bytes]) -> str | None:
     For a file too large to hold in memory twice: the pieces are written as they
     come, and compared with the file's bytes by reading both a block at a time."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Synced here, so that ``commit`` after the caller's last check (has an editor
+    # saved meanwhile?) is a rename, not seconds of writeback.
+    tmp = _temp_beside(path, pieces, sync=True)
+    try:
+        same = _same_bytes(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    if same:
+        os.unlink(tmp)
+        return None
+    return tmp
+
+
+def _temp_beside(path: Path, pieces: Iterable[bytes], sync: bool = False) -> str:
+    """A new hidden temp file in ``path``'s folder holding ``pieces``; none is left
+    behind if writing fails."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             for piece in pieces:
                 handle.write(piece)
-            handle.flush()
-            # Synced here, so that ``commit`` after the caller's last check (has an
-            # editor saved meanwhile?) is a rename, not seconds of writeback.
-            os.fsync(handle.fileno())
-        if _same_bytes(tmp, path):
-            os.unlink(tmp)
-            return None
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
