@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
+from lxml.cssselect import CSSSelector, SelectorError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -28,7 +29,20 @@ def parse_duration(text: str) -> float:
     return float(match[1]) * _UNITS[match[2]]
 
 
-# --- checks: each returns an error message or None -------------------------
+# --- checks --------------------------------------------------------------------
+# A check returns None, one message, or, for an array or a table, a list of
+# (key path suffix, message): every bad element is reported at its own path.
+
+Problems = list[tuple[str, str]]
+
+
+def _each(check: Callable[[Any], str | None]) -> Callable[[list], Problems]:
+    """The check for an array: ``check`` on every element, each problem at its index."""
+    def validate(values: list) -> Problems:
+        return [(f"[{i}]", message) for i, value in enumerate(values)
+                if (message := check(value))]
+    return validate
+
 
 def _duration(value: str) -> str | None:
     try:
@@ -45,13 +59,11 @@ def _http_url(value: str) -> str | None:
     return None
 
 
-def _language(value: Any) -> str | None:
-    values = value if isinstance(value, list) else [value]
-    for code in values:
-        try:
-            Locale.parse(code)
-        except (UnknownLocaleError, ValueError, TypeError):
-            return f"{code!r} is not a language code that CLDR knows"
+def _language(code: Any) -> str | None:
+    try:
+        Locale.parse(code)
+    except (UnknownLocaleError, ValueError, TypeError):
+        return f"{code!r} is not a language code that CLDR knows"
     return None
 
 
@@ -94,23 +106,29 @@ def parse_route(spec: str) -> list[tuple[str, str | None]]:
     return hops
 
 
-def _routes(value: list) -> str | None:
-    for spec in value:
-        try:
-            parse_route(spec)
-        except (ValueError, AttributeError) as exc:
-            return str(exc)
+def _route(spec: Any) -> str | None:
+    if not isinstance(spec, str):
+        return f"expected a route such as 'nllb' or 'argos@ru > apertium', got {spec!r}"
+    try:
+        parse_route(spec)
+    except ValueError as exc:
+        return str(exc)
     return None
 
 
-def _chains(value: dict) -> str | None:
+_routes = _each(_route)
+
+
+def _chains(value: dict) -> Problems:
+    problems = []
     for lang, routes in value.items():
-        problem = _language(lang) or (None if isinstance(routes, list) else
-                                      f"{lang}: expected an array of routes")
-        problem = problem or _routes(routes)
-        if problem:
-            return f"{lang}: {problem}"
-    return None
+        if problem := _language(lang):
+            problems.append((f".{lang}", problem))
+        if isinstance(routes, list):
+            problems += [(f".{lang}{index}", message) for index, message in _routes(routes)]
+        else:
+            problems.append((f".{lang}", f"expected an array of routes, got {routes!r}"))
+    return problems
 
 
 def _publish_policy(value: str) -> str | None:
@@ -121,14 +139,17 @@ def _publish_policy(value: str) -> str | None:
     return f"{value!r} is not 'machine', 'reviewed' or 'delay:<duration>' such as 'delay:6h'"
 
 
-def _per_language(check: Callable[[str], str | None]) -> Callable[[dict], str | None]:
-    def validate(value: dict) -> str | None:
+def _per_language(check: Callable[[str], str | None]) -> Callable[[dict], Problems]:
+    """The check for a table of language = value (and 'default'): each entry at its key."""
+    def validate(value: dict) -> Problems:
+        problems = []
         for lang, policy in value.items():
-            problem = (None if lang == "default" else _language(lang)) or (
-                check(policy) if isinstance(policy, str) else f"{policy!r} is not a string")
+            if lang != "default" and (problem := _language(lang)):
+                problems.append((f".{lang}", problem))
+            problem = check(policy) if isinstance(policy, str) else f"{policy!r} is not a string"
             if problem:
-                return f"{lang}: {problem}"
-        return None
+                problems.append((f".{lang}", problem))
+        return problems
     return validate
 
 
@@ -143,7 +164,7 @@ class Key:
     type: type | tuple[type, ...]
     default: Any
     help: str
-    check: Callable[[Any], str | None] | None = None
+    check: Callable[[Any], str | Problems | None] | None = None
     required: bool = False
 
 
@@ -154,20 +175,46 @@ class ArrayOf:
     help: str
 
 
+# Selectors an html source can do without ('' for none); the others must select.
+_OPTIONAL_SELECTORS = ("date", "image", "next")
+
+
+def selector_problem(key: str, value: str) -> str | None:
+    """What is wrong with ``selectors.<key>``, as lxml's cssselect (which html sources
+    select with) sees it; checked when the config loads and again before a fetch."""
+    if value == "":
+        return None if key in _OPTIONAL_SELECTORS else "'' selects nothing; give a CSS selector"
+    try:
+        CSSSelector(value, translator="html")
+    except SelectorError as exc:
+        return f"{value!r} is not a CSS selector lxml can use: {exc}"
+    return None
+
+
+def _selector(key: str) -> Callable[[str], str | None]:
+    return lambda value: selector_problem(key, value)
+
+
 _SELECTORS = {
-    "item": Key(str, "li.news-item", "CSS selector of one entry on the listing page."),
-    "link": Key(str, "a", "CSS selector, inside an entry, of the link to the article page."),
-    "title": Key(str, "h1", "CSS selector of the title on the article page."),
-    "date": Key(str, ".date", "CSS selector of the date on the article page."),
-    "body": Key(str, "article", "CSS selector of the body on the article page."),
-    "image": Key(str, "", "CSS selector of the lead image on the article page ('' for none)."),
-    "next": Key(str, "", "CSS selector of the 'next page' link on the listing ('' for none)."),
+    "item": Key(str, "li.news-item", "CSS selector of one entry on the listing page.",
+                _selector("item")),
+    "link": Key(str, "a", "CSS selector, inside an entry, of the link to the article page.",
+                _selector("link")),
+    "title": Key(str, "h1", "CSS selector of the title on the article page.",
+                 _selector("title")),
+    "date": Key(str, ".date", "CSS selector of the date on the article page.",
+                _selector("date")),
+    "body": Key(str, "article", "CSS selector of the body on the article page.",
+                _selector("body")),
+    "image": Key(str, "", "CSS selector of the lead image on the article page ('' for none).",
+                 _selector("image")),
+    "next": Key(str, "", "CSS selector of the 'next page' link on the listing ('' for none).",
+                _selector("next")),
 }
 
-def _hosts(value: list) -> str | None:
-    for host in value:
-        if not isinstance(host, str) or not host or any(c in host for c in "/@ "):
-            return f"{host!r} is not a host name such as 'cdn.example.org' or 'example.org:8080'"
+def _host(host: Any) -> str | None:
+    if not isinstance(host, str) or not host or any(c in host for c in "/@ "):
+        return f"{host!r} is not a host name such as 'cdn.example.org' or 'example.org:8080'"
     return None
 
 
@@ -190,7 +237,7 @@ _SOURCE = {
                     lambda v: None if v == "" else _timezone(v)),
     "allowed_hosts": Key(list, [], "Other hosts this source may fetch from (article links, "
                          "redirects), as 'host' or 'host:port'; its own URL's host is always "
-                         "allowed.", _hosts),
+                         "allowed.", _each(_host)),
     "selectors": _SELECTORS,
 }
 
@@ -203,7 +250,7 @@ SCHEMA: dict[str, Any] = {
         "timezone": Key(str, "UTC", "Site time zone (naive dates, date lines).", _timezone),
     },
     "languages": {
-        "targets": Key(list, [], "Languages to translate into and publish.", _language),
+        "targets": Key(list, [], "Languages to translate into and publish.", _each(_language)),
     },
     "sources": ArrayOf(_SOURCE, "Where news comes from; one [[sources]] table per source."),
     "translation": {
@@ -327,9 +374,9 @@ def _check_value(data: dict, key: str, spec: Key, where: str, problems: list[str
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
         problems.append(f"{where}: expected {_type_name(spec.type)}, got {value!r}")
         return spec.default
-    message = spec.check(value) if spec.check else None
-    if message:
-        problems.append(f"{where}: {message}")
+    found = spec.check(value) if spec.check else None
+    for suffix, message in [("", found)] if isinstance(found, str) else found or []:
+        problems.append(f"{where}{suffix}: {message}")
     return value
 
 

@@ -70,12 +70,53 @@ def test_every_problem_is_reported_at_once_with_its_key_path(tmp_path):
         config_from_dict(data, tmp_path / "config.toml")
     problems = "\n".join(caught.value.problems)
     for expected in ("site.base_url:", "site.timezone:", "site.colour: unknown key",
-                     "languages.targets:", "sources[0].url: required for a feed source",
+                     "languages.targets[1]:", "sources[0].url: required for a feed source",
                      "sources[1].name: 'a' is used by another source", "sources[1].type:",
                      "sources[1].max_pages: expected integer", "output.max_items: expected integer",
                      "surprise: unknown key"):
         assert expected in problems, f"missing {expected!r} in:\n{problems}"
     assert len(caught.value.problems) == 10
+
+
+def _problems(tmp_path, **tables) -> list[str]:
+    data = {"site": {"base_url": "https://feeds.example.org/"}, **tables}
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict(data, tmp_path / "config.toml")
+    return caught.value.problems
+
+
+def _paths(problems: list[str]) -> list[str]:
+    return [p.split(": ", 1)[0] for p in problems]
+
+
+def test_every_bad_element_of_an_array_or_a_table_is_reported_at_its_own_path(tmp_path):
+    problems = _problems(
+        tmp_path, languages={"targets": ["ru", "xx", "yy"]},
+        review={"policy": {"ru": "maybe", "zz": "machine", "default": "never"}},
+        translation={"chain": ["nllb", "bogus", 7], "chains": {"be": ["bogus"], "kk": "nllb"}},
+        sources=[{"name": "a", "type": "feed", "url": "https://a.example/feed",
+                  "allowed_hosts": ["ok.example", "http://bad/", ""]}])
+    assert sorted(_paths(problems)) == sorted([
+        "languages.targets[1]", "languages.targets[2]",
+        "review.policy.ru", "review.policy.zz", "review.policy.default",
+        "translation.chain[1]", "translation.chain[2]",
+        "translation.chains.be[0]", "translation.chains.kk",
+        "sources[0].allowed_hosts[1]", "sources[0].allowed_hosts[2]"]), problems
+    assert "review.policy.ru: 'maybe' is not 'machine'" in "\n".join(problems)
+
+
+def test_invalid_css_selectors_are_reported_with_their_key_path_among_the_other_problems(
+        tmp_path):
+    problems = _problems(
+        tmp_path, languages={"targets": ["xx"]},
+        sources=[{"name": "feed", "type": "feed", "url": "https://a.example/feed"},
+                 {"name": "web", "type": "html", "url": "https://b.example/",
+                  "selectors": {"item": "li[[", "title": "h1::text", "link": "",
+                                "image": "", "next": ""}}])
+    assert sorted(_paths(problems)) == ["languages.targets[0]", "sources[1].selectors.item",
+                                        "sources[1].selectors.link",
+                                        "sources[1].selectors.title"], problems
+    assert "sources[1].selectors.item: 'li[[' is not a CSS selector" in "\n".join(problems)
 
 
 def test_missing_config_file_names_the_path_and_the_option(tmp_path):

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 from datetime import datetime, timezone
+
+from lxml import etree
 
 from syndicator.cycle import fetch_sources, store_results
 from syndicator.cycle import Progress, run_once
@@ -183,3 +186,152 @@ def test_enclosure_lengths_that_are_not_plain_byte_counts_are_dropped_and_publis
                  for a in item.get("attachments", [])]
         assert len(sizes) == 6 and sizes.count(None) == 2
         assert all(0 < size < 100 for size in sizes if size is not None)  # the sample's own
+
+
+# --- plain text is text: "<" and "&" in it are characters, not markup -----------------
+
+ATOM_ENTRIES = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Wire</title><id>tag:wire,2024:feed</id>
+<updated>2024-09-05T10:00:00Z</updated>
+<entry><title type="text">Why x&lt;y and z&gt;w in &lt;CSTO&gt; drills</title>
+  <id>tag:wire,2024:text</id><link href="https://wire.example/text"/>
+  <updated>2024-09-05T10:00:00Z</updated>
+  <author><name>Bob &lt;bob@example.org&gt;</name></author>
+  <category term="x&lt;y"/>
+  <summary type="text">Summary: a &lt;b&gt; element</summary>
+  <content type="text">Body: 1 &lt; 2
+
+and 3 &gt; 2</content></entry>
+<entry><title type="html">&lt;b&gt;Bold&lt;/b&gt; news &amp;amp; views</title>
+  <id>tag:wire,2024:html</id><link href="https://wire.example/html"/>
+  <updated>2024-09-05T11:00:00Z</updated></entry>
+</feed>"""
+
+
+def _served_feed(site, name: str, text: str) -> dict:
+    (site.root / name).write_text(text, encoding="utf-8")
+    return {"name": "wire", "type": "feed", "url": site.url + name}
+
+
+def test_atom_plain_text_keeps_angle_brackets_and_html_titles_are_reduced_to_text(
+        tmp_path, site):
+    source = _served_feed(site, "wire.atom", ATOM_ENTRIES)
+    result = _fetch(make_config(tmp_path, sources=[source]))
+    assert result.error == "" and result.problems == ()
+    text, html = result.items
+    assert text.title == "Why x<y and z>w in <CSTO> drills"
+    assert text.author == "Bob <bob@example.org>"
+    assert text.categories == ("x<y",)
+    assert text.summary == "Summary: a <b> element"
+    assert text.body == "<p>Body: 1 &lt; 2</p><p>and 3 &gt; 2</p>"
+    assert html.title == "Bold news & views"  # type="html": its text, tags gone
+
+
+def test_rss_titles_keep_lone_angle_brackets_and_lose_markup(tmp_path, site):
+    rss = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>
+<title>Wire</title><link>https://wire.example/</link><description>d</description>
+<item><title>Why x&lt;y and z&gt;w in &lt;CSTO&gt; drills</title>
+  <author>Bob &lt;bob@example.org&gt;</author><link>https://wire.example/1</link></item>
+<item><title>&lt;script&gt;alert(1)&lt;/script&gt;&lt;b&gt;Escaped&lt;/b&gt; markup</title>
+  <link>https://wire.example/2</link></item>
+</channel></rss>"""
+    result = _fetch(make_config(tmp_path, sources=[_served_feed(site, "wire.rss", rss)]))
+    text, markup = result.items
+    assert (text.title, text.author) == ("Why x<y and z>w in <CSTO> drills",
+                                         "Bob <bob@example.org>")
+    # RSS does not say whether a title is HTML: one that holds tags is read as HTML.
+    assert markup.title == "alert(1)Escaped markup"
+
+
+def test_angle_brackets_in_a_title_reach_every_published_feed(tmp_path, site):
+    source = _served_feed(site, "wire.atom", ATOM_ENTRIES)
+    config = make_config(tmp_path, languages={"targets": []}, sources=[source])
+    report = run_once(config, now=NOW)
+    assert report.new == 2 and not report.errors, report
+    wanted = "Why x<y and z>w in <CSTO> drills"
+    feeds = config.output_dir / "en"
+    rss = etree.parse(str(feeds / "rss.xml")).findall("channel/item/title")
+    atom = etree.parse(str(feeds / "atom.xml")).findall(
+        "{http://www.w3.org/2005/Atom}entry/{http://www.w3.org/2005/Atom}title")
+    jsonfeed = json.loads((feeds / "feed.json").read_bytes())["items"]
+    assert wanted in [t.text for t in rss]
+    assert wanted in [t.text for t in atom]
+    assert wanted in [item["title"] for item in jsonfeed]
+
+
+def test_files_front_matter_text_keeps_angle_brackets_and_escaped_html_is_decoded_once(
+        tmp_path):
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "a.md").write_text('---\ntitle: "Why x<y and z>w in <CSTO> drills"\n'
+                                 'author: "Bob <bob@example.org>"\n'
+                                 'summary: "1 < 2 & 3 > 2"\n---\nBody.\n')
+    (folder / "b.md").write_text('---\ntitle: "Tom &amp; Jerry &lt;3"\n'
+                                 'author: "<b>Eve</b>"\n---\nBody.\n')
+    result = _fetch(make_config(tmp_path, sources=[{"name": "desk", "type": "files",
+                                                    "path": "drop"}]))
+    text, escaped = result.items
+    assert text.title == "Why x<y and z>w in <CSTO> drills"
+    assert (text.author, text.summary) == ("Bob <bob@example.org>", "1 < 2 & 3 > 2")
+    assert (escaped.title, escaped.author) == ("Tom & Jerry <3", "Eve")
+
+
+# --- files: tags and dates as editors write them ----------------------------------------
+
+def _files_result(tmp_path, files: dict[str, str]):
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return _fetch(make_config(tmp_path, sources=[{"name": "desk", "type": "files",
+                                                  "path": "drop"}]))
+
+
+def test_files_tags_may_be_one_string_or_a_number(tmp_path):
+    result = _files_result(tmp_path, {
+        "a.md": "---\ntitle: One\ntags: council\n---\nx\n",
+        "b.md": "---\ntitle: Two\ntags: 2024\n---\nx\n",
+        "c.md": "---\ntitle: Three\ntags: [council, 2024]\n---\nx\n",
+        "d.json": '{"title": "Four", "tags": "summit"}'})
+    assert result.error == "" and result.problems == ()
+    assert {i.title: i.categories for i in result.items} == {
+        "One": ("council",), "Two": ("2024",), "Three": ("council", "2024"),
+        "Four": ("summit",)}
+
+
+def test_files_item_with_bad_tags_is_skipped_naming_file_and_field_and_others_come_through(
+        tmp_path):
+    result = _files_result(tmp_path, {
+        "a.md": "---\ntitle: Good\ntags: council\n---\nx\n",
+        "b.md": "---\ntitle: Bad\ntags: {council: yes}\n---\nx\n",
+        "c.md": "---\ntitle: Also good\ntags: 2024\n---\nx\n"})
+    assert result.error == ""
+    assert [i.title for i in result.items] == ["Good", "Also good"]
+    [problem] = result.problems
+    assert "'b.md'" in problem and "field 'tags'" in problem and "skipped" in problem
+
+
+def test_files_item_with_an_impossible_date_is_published_dated_when_first_seen(tmp_path):
+    result = _files_result(tmp_path, {
+        "a.md": "---\ntitle: Impossible\ndate: 2024-13-45\n---\nx\n",
+        "b.md": "---\ntitle: Fine\ndate: 2024-09-05\n---\nx\n"})
+    by_title = {i.title: i for i in result.items}
+    assert by_title["Impossible"].published is None  # dated when first seen: nothing lost
+    assert by_title["Fine"].published == datetime(2024, 9, 4, 21, tzinfo=timezone.utc)
+    [problem] = result.problems
+    assert "'a.md'" in problem and "field 'date'" in problem and "'2024-13-45'" in problem
+
+
+# --- html: a selector lxml cannot use ----------------------------------------------------
+
+def test_an_invalid_selector_is_its_sources_error_and_the_other_sources_still_run(
+        tmp_path, site):
+    # Config loading refuses such a selector; a SourceConfig built in code is not checked.
+    config = make_config(tmp_path, sources=[html_source(site), feed_source(site)])
+    html, feed = config.sources
+    broken = replace(html, selectors=replace(html.selectors, item="li[["))
+    config = replace(config, sources=(broken, feed))
+    results = fetch_sources(config, open_store(config.store_path), None, NOW, Progress())
+    assert "'li[['" in results[0].error and "field 'selectors.item'" in results[0].error
+    assert results[0].items == ()
+    assert len(results[1].items) == 6

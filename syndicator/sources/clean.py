@@ -8,11 +8,13 @@ from __future__ import annotations
 import mimetypes
 import re
 from html import escape
+from html.entities import html5 as _ENTITIES
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import lxml.html
+import lxml.html.defs
 import nh3
 from lxml import etree
 
@@ -27,6 +29,16 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff"
                           "\u202a-\u202e\u2066-\u2069\u200b\u2060\ufeff]")
 _SPACES = re.compile(r"\s+")
 _MAX_PASSES = 4
+# What makes a value of unknown type HTML: a start or end tag of a real element
+# (lxml's list, plus the ones it lacks), a comment, CDATA section or declaration,
+# or a character reference.
+_TAG = re.compile(r"</?([a-zA-Z][a-zA-Z0-9]*)(?=[\s/>])")
+_DECLARATION = re.compile(r"<(?:!--|!\[CDATA\[|![a-zA-Z]|\?[a-zA-Z])")
+_CHAR_REF = re.compile(r"&(#[0-9]+|#[xX][0-9a-fA-F]+|[a-zA-Z][a-zA-Z0-9]*);")
+_HTML_TAGS = frozenset(lxml.html.defs.tags) | {
+    "bgsound", "data", "dialog", "frame", "image", "listing", "main", "noembed",
+    "noframes", "nobr", "picture", "plaintext", "portal", "search", "slot", "template",
+    "xmp"}
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "div", "dl", "dt",
@@ -49,13 +61,42 @@ def xml_safe(text: str) -> str:
 
 
 def plain_text(text: str) -> str:
-    """A title or other plain-text field: no tags, no illegal characters, one line."""
-    if "<" in text or "&" in text:
+    """A value that is plain text (an Atom ``type="text"`` title, an author's name):
+    every character stays, ``<`` and ``&`` too ("x<y", "Bob <bob@example.org>"); only
+    illegal characters go and whitespace folds to one line. The writers escape it."""
+    return one_line(text)
+
+
+def html_text(html: str) -> str:
+    """A title or other one-line field given as HTML: its text, decoded once, one line."""
+    if "<" in html or "&" in html:
         try:
-            text = lxml.html.fromstring(f"<div>{text}</div>").text_content()
+            html = lxml.html.fromstring(f"<div>{html}</div>").text_content()
         except (etree.ParserError, ValueError):
             pass
-    return one_line(text)
+    return one_line(html)
+
+
+def guessed_text(value: str) -> str:
+    """A one-line field whose format does not say whether it is text or HTML (RSS
+    titles, front matter). It is HTML only if it looks like HTML, as escaped or
+    marked-up titles do; "x<y" or "<CSTO>" is text and is kept."""
+    return html_text(value) if looks_like_html(value) else plain_text(value)
+
+
+def looks_like_html(value: str) -> bool:
+    """Does ``value`` hold a tag of an HTML element, a comment or declaration, or a
+    character reference? A lone "<" or an unknown "<name>" is not enough."""
+    return (any(m[1].lower() in _HTML_TAGS for m in _TAG.finditer(value))
+            or _DECLARATION.search(value) is not None
+            or any(m[1].startswith("#") or f"{m[1]};" in _ENTITIES
+                   for m in _CHAR_REF.finditer(value)))
+
+
+def text_as_html(text: str) -> str:
+    """A plain-text body as HTML: escaped, one <p> per blank-line-separated paragraph."""
+    paragraphs = (one_line(p) for p in re.split(r"\n\s*\n", text))
+    return "".join(f"<p>{escape(p, quote=False)}</p>" for p in paragraphs if p)
 
 
 def one_line(text: str) -> str:
@@ -101,7 +142,7 @@ def clean_html(html: str, base_url: str) -> str:
         if again == current:
             return current
         current = again
-    text = escape(plain_text(current))
+    text = escape(html_text(current))
     return f"<p>{text}</p>" if text else ""
 
 
@@ -113,8 +154,12 @@ def web_image(url: str, type_: str = "", length: int = 0) -> Image | None:
 
 
 def summary_from(html: str, limit: int = 300) -> str:
-    """A plain-text summary: the first paragraph, cut at a word boundary."""
-    text = plain_text(html)
+    """A plain-text summary of HTML, cut at a word boundary."""
+    return shorten(html_text(html), limit)
+
+
+def shorten(text: str, limit: int = 300) -> str:
+    """Plain text cut at a word boundary."""
     if len(text) <= limit:
         return text
     return text[:limit].rsplit(" ", 1)[0] + "…"

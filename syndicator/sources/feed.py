@@ -15,7 +15,8 @@ from ..errors import SourceError
 from ..models import Image, SourceItem, SourceResult
 from .charset import xml_needs_transcoding
 from .checks import date_problem, mojibake_problem, repair_mojibake
-from .clean import clean_html, plain_text, summary_from, web_image
+from .clean import (clean_html, guessed_text, html_text, plain_text, shorten, summary_from,
+                    text_as_html, web_image)
 from .http import Fetcher, Page, source_hosts
 
 
@@ -26,9 +27,12 @@ def read(source: SourceConfig, fetcher: Fetcher, validators) -> SourceResult:
     parsed = _parse(source, page)
     problems = _malformed(source, page, parsed)
     items, seen = [], set()
+    # Atom says whether each text is plain or HTML; RSS does not, and feedparser's
+    # "text/plain" for an RSS title is a guess.
+    declared = parsed.version.startswith("atom")
     for n, entry in enumerate(parsed.entries[: source.max_items]):
         try:
-            item, notes = _item(source, page.url, entry, n)
+            item, notes = _item(source, page.url, entry, n, declared)
         except SourceError as exc:
             problems.append(str(exc))
             continue
@@ -101,22 +105,25 @@ def declares_entities(body: bytes) -> bool:
     return bool(found)
 
 
-def _item(source: SourceConfig, base: str, entry, n: int) -> tuple[SourceItem, list[str]]:
+def _item(source: SourceConfig, base: str, entry, n: int,
+          declared: bool) -> tuple[SourceItem, list[str]]:
     link = urljoin(base, entry.get("link", "")) if entry.get("link") else ""
     guid = entry.get("id") or link
     label = guid or f"entry #{n + 1}"
     if not guid:
         raise SourceError(source.name, "entry has neither a GUID nor a link; skipped",
                           url=base, item=label, field="guid")
-    body_html = entry.content[0].value if entry.get("content") else entry.get("summary", "")
-    text, repaired = repair_mojibake({"title": entry.get("title", ""), "body": body_html,
-                                      "summary": entry.get("summary", "")})
+    kinds = _kinds(entry, declared)
+    text, repaired = repair_mojibake({
+        "title": entry.get("title", ""), "summary": entry.get("summary", ""),
+        "body": entry.content[0].value if entry.get("content") else entry.get("summary", "")})
     notes = [mojibake_problem(source.name, base, label, repaired)] if repaired else []
-    title = plain_text(text["title"])
+    title = _text(text["title"], kinds["title"])
     if not title:
         raise SourceError(source.name, "entry has no title; skipped", url=base, item=label,
                           field="title")
-    body = clean_html(text["body"], link or base)
+    body = text_as_html(text["body"]) if kinds["body"] == "text" else text["body"]
+    body = clean_html(body, link or base)
     # dict.get: FeedParserDict would silently map a missing updated_parsed to published.
     published = _date(dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed"))
     if published is None:
@@ -124,13 +131,40 @@ def _item(source: SourceConfig, base: str, entry, n: int) -> tuple[SourceItem, l
         notes.append(date_problem(source.name, base, label, raw))
     item = SourceItem(
         source=source.name, guid=guid, url=link or base, title=title,
-        summary=summary_from(text["summary"] or body), body=body,
+        summary=shorten(_text(text["summary"], kinds["summary"]))
+        if text["summary"] else summary_from(body), body=body,
         published=published, updated=_date(dict.get(entry, "updated_parsed")),
-        author=plain_text(entry.get("author", "")), image=_image(entry, link or base),
-        categories=tuple(plain_text(t.get("term", "")) for t in entry.get("tags", [])
-                         if t.get("term")),
+        author=_text(entry.get("author", ""), kinds["names"]),
+        image=_image(entry, link or base),
+        categories=tuple(_text(t.get("term", ""), kinds["names"])
+                         for t in entry.get("tags", []) if t.get("term")),
     )
     return item, notes
+
+
+def _kinds(entry, declared: bool) -> dict[str, str]:
+    """How each field is read: "html", "text", or "" where the feed does not say."""
+    content = entry.content[0] if entry.get("content") else None
+    # feedparser copies a content into a missing summary, without its detail.
+    summary = entry.get("summary_detail") or content
+    return {"title": _kind(entry.get("title_detail"), declared),
+            "summary": _kind(summary, declared), "body": _kind(content or summary, declared),
+            # Atom's author names and category terms are plain text; RSS does not say.
+            "names": "text" if declared else ""}
+
+
+def _kind(detail, declared: bool) -> str:
+    """feedparser marks the HTML (and XHTML) it finds; its text/plain counts only
+    where the format declares it (Atom), as in RSS it is a guess."""
+    mime = (detail or {}).get("type", "")
+    if mime in ("text/html", "application/xhtml+xml"):
+        return "html"
+    return "text" if declared and mime == "text/plain" else ""
+
+
+def _text(value: str, kind: str) -> str:
+    """A one-line field as plain text: HTML reduced to its text, plain text kept."""
+    return {"html": html_text, "text": plain_text}.get(kind, guessed_text)(value)
 
 
 def _date(parsed) -> datetime | None:

@@ -2,8 +2,9 @@
 
 Markdown and HTML files carry YAML front matter (``title``, ``date``, and
 optionally ``guid``, ``url``, ``summary``, ``author``, ``image``, ``tags``).
-JSON files hold the same keys plus ``body``. Edits are found by the content
-hash, so there is nothing to cache.
+JSON files hold the same keys plus ``body``. ``tags`` is a list, or one tag
+written as a string or a number. Edits are found by the content hash, so there
+is nothing to cache.
 """
 from __future__ import annotations
 
@@ -15,14 +16,37 @@ from urllib.parse import urljoin
 import frontmatter
 import markdown
 import yaml
+from frontmatter.default_handlers import YAMLHandler
 
 from ..config import SourceConfig
 from ..errors import SourceError
 from ..models import SourceItem, SourceResult
 from .checks import date_problem
-from .clean import clean_html, plain_text, summary_from, to_utc, web_image
+from .clean import clean_html, guessed_text, shorten, summary_from, to_utc, web_image
 
 SUFFIXES = {".md", ".markdown", ".html", ".htm", ".json"}
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, except that a date that does not exist ("2024-13-45")
+    stays the text it is: ``_date`` then reports it and the item is still published."""
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
+class _YAML(YAMLHandler):
+    def load(self, fm: str, **kwargs):
+        return yaml.load(fm, Loader=_Loader)
+
+
+_HANDLERS = [_YAML() if isinstance(h, YAMLHandler) else h for h in frontmatter.handlers]
 
 
 def read(source: SourceConfig, fetcher, validators) -> SourceResult:
@@ -50,7 +74,7 @@ def _load(path: Path) -> tuple[dict, str]:
         if not isinstance(data, dict):
             raise ValueError("the JSON file must hold one object")
         return data, str(data.get("body", ""))
-    post = frontmatter.loads(text)
+    post = frontmatter.loads(text, handler=frontmatter.detect_format(text, _HANDLERS))
     body = post.content
     if path.suffix.lower() in (".md", ".markdown"):
         body = markdown.markdown(body, extensions=["extra"])
@@ -63,23 +87,37 @@ def _item(source: SourceConfig, folder: Path, path: Path) -> tuple[SourceItem, l
         meta, body_html = _load(path)
     except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise SourceError(source.name, f"cannot read: {exc}", item=relative) from None
-    title = plain_text(str(meta.get("title", "")))
+    # Front matter does not say whether a value is text or HTML: see guessed_text.
+    title = guessed_text(str(meta.get("title", "")))
     if not title:
         raise SourceError(source.name, "no title in the front matter; skipped",
                           item=relative, field="title")
     url = str(meta.get("url", "")) or path.resolve().as_uri()
     body = clean_html(body_html, url)
     image = meta.get("image")
+    categories = _tags(meta.get("tags"), source, relative)
     published, notes = _date(meta.get("date"), source, relative)
     return SourceItem(
         source=source.name, guid=str(meta.get("guid") or meta.get("url") or relative),
-        url=url, title=title, summary=plain_text(str(meta.get("summary", "")))
+        url=url, title=title, summary=shorten(guessed_text(str(meta.get("summary", ""))))
         or summary_from(body), body=body,
         published=published,
-        author=plain_text(str(meta.get("author", ""))),
+        author=guessed_text(str(meta.get("author", ""))),
         image=web_image(urljoin(url, str(image))) if image else None,
-        categories=tuple(plain_text(str(t)) for t in meta.get("tags", []) or []),
+        categories=categories,
     ), notes
+
+
+def _tags(value, source: SourceConfig, relative: str) -> tuple[str, ...]:
+    """``tags``: a list of tags, or one tag (``tags: council``, ``tags: 2024``)."""
+    values = value if isinstance(value, list) else [value]
+    for tag in values:
+        # bool is an int in Python, but `tags: yes` is a slip, not the tag "True".
+        if tag is not None and (isinstance(tag, bool) or not isinstance(tag, (str, int, float))):
+            raise SourceError(source.name, "tags must be a string, a number or a list of "
+                              f"them, not {tag!r}; skipped", item=relative, field="tags")
+    texts = (guessed_text(str(tag)) for tag in values if tag is not None)
+    return tuple(text for text in texts if text)
 
 
 def _date(value, source: SourceConfig, relative: str) -> tuple[datetime | None, list[str]]:

@@ -7,6 +7,7 @@ so an unchanged article costs one 304.
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from datetime import datetime
 from urllib.parse import urljoin
 
@@ -14,6 +15,7 @@ import lxml.html
 from lxml import etree
 
 from ..config import SourceConfig
+from ..config_schema import selector_problem
 from ..errors import FetchError, SourceError
 from ..models import SourceItem, SourceResult
 from .charset import decode_html
@@ -26,6 +28,7 @@ _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 
 
 def read(source: SourceConfig, fetcher: Fetcher, validators) -> SourceResult:
+    _check_selectors(source)
     hosts = source_hosts(source)
     links, foreign = _article_links(source, fetcher, hosts)
     if not links:
@@ -62,6 +65,16 @@ def read(source: SourceConfig, fetcher: Fetcher, validators) -> SourceResult:
         seen.append((url, page.etag, page.last_modified))
     return SourceResult(name=source.name, items=tuple(items), problems=tuple(problems),
                         validators=tuple(seen), found=len(links))
+
+
+def _check_selectors(source: SourceConfig) -> None:
+    """A selector lxml cannot use is this source's error, before anything is fetched
+    (config loading checks them too, but a SourceConfig can be built without it)."""
+    for key, value in asdict(source.selectors).items():
+        problem = selector_problem(key, value)
+        if problem:
+            raise SourceError(source.name, f"invalid selector: {problem}", url=source.url,
+                              field=f"selectors.{key}")
 
 
 def parse(page: Page) -> lxml.html.HtmlElement:
