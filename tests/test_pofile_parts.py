@@ -150,6 +150,8 @@ def merges_for(path) -> dict[str, list[tuple]]:
     i = [first_of_kind(kind) for kind in range(9)]
     url = "https://example.org/n/new"
     approval = Approval("ru", f"item-{i[8]}:body", f"Body {i[8]}.", "Одобрено.", "Boris", NOW)
+    # The file's own text of that entry was typed by hand and not imported yet: it stays.
+    fresh = Approval("ru", "item-new:p1", "Its text.", "Одобрено.", "Boris", NOW)
     return {
         f"item-{i[0]}:title": [(f"Title {i[0]}", "Машинный", None, "argos", url)],
         f"item-{i[1]}:summary": [("A new summary.", "Новое резюме", None, "argos", url)],
@@ -160,7 +162,7 @@ def merges_for(path) -> dict[str, list[tuple]]:
         f"item-{i[7]}:p3": [(f'Quote "{i[7]}"\tand a tab\n', "Цитата", None, "argos", url)],
         f"item-{i[8]}:body": [(f"Body {i[8]}.", "", approval, "argos", url)],
         "item-new:title": [("A new item", "Новая новость", None, "argos", url)],
-        "item-new:p1": [("Its text.", "", None, "", url)],
+        "item-new:p1": [("Its text.", "", fresh, "", url)],
         "item-new:p2": [("Nowhere", "Нигде", None, "argos", url),
                         ("Nowhere, twice", "Дважды", None, "argos", url)],
     }
@@ -179,6 +181,9 @@ def test_a_merge_in_parts_writes_the_bytes_of_a_merge_of_the_whole_file(tmp_path
     in_parts = merged(files._merged_in_parts(path, "ru", merges, NOW))
     whole = merged(files._merged_parsed_whole(path, "ru", merges, NOW))
     assert in_parts == whole
+    typed = f'msgid "Body {first_of_kind(8)}."\nmsgstr "Текст {first_of_kind(8)}."'
+    if name != "syndicator's own":  # the editor's text, not imported yet, is kept
+        assert typed.encode("utf-8") in whole[0].replace(b"\r\n", b"\n")
     for text in ('msgstr "Одобрено."', 'msgid "A new item"', '#| msgid "Title ',
                  'msgctxt "item-new:p2"\nmsgid "Nowhere, twice"'):
         assert text.encode("utf-8") in whole[0], text

@@ -27,6 +27,7 @@ from ..config import Config
 from ..heap import frees_when_done
 from ..models import Item
 from ..store import Store
+from .entries import as_written
 from .files import append_new, locked, merge_whole, read, splice, stamp
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,8 @@ def _saved_edits(parts, known: dict) -> tuple[str, list[tuple[str, str, str]]]:
         for entry in part:
             if entry.obsolete or entry.fuzzy or not entry.msgctxt or not entry.msgstr.strip():
                 continue
+            if as_written(entry):
+                continue  # approved text as syndicator wrote it, perhaps in a stale copy
             old = known.get(entry.msgctxt)
             if old and old.text == entry.msgstr.strip() and old.source_text == entry.msgid:
                 continue

@@ -27,7 +27,7 @@ import polib
 from babel.messages.plurals import get_plural
 
 from .. import pofile
-from ..approvals import approvals_for
+from ..approvals import Approved, approvals_for, approvals_of_items
 from ..heap import frees_when_done
 from ..publish.write import append_in_place, commit, discard, repair_append, stage
 from ..store import Store
@@ -109,13 +109,13 @@ def append_new(store: Store, path: Path, lang: str, item_ids: list[str],
         keys = [key for tr in wanted.values() for key, _, _ in tr.segments]
         if not _plain(keys):
             return None  # a key gettext would wrap or escape: let polib write it
-        approved = approvals_for(store, lang, keys)
+        approved = Approved(approvals_of_items(store, lang, fresh))
         po, by_key = polib.POFile(wrapwidth=WRAP), {}
         for item_id in fresh:
             tr = wanted.get(item_id)
             for key, source, machine in (tr.segments if tr else ()):
-                merge(po, by_key, key, source, machine, approved.get(key), tr.engine,
-                       urls[item_id])
+                merge(po, by_key, key, source, machine, approved.get(key, source), tr.engine,
+                      urls[item_id])
         if not len(po):
             return False
         blocks = "\n\n".join("\n".join(pofile.entry_lines(e)) for e in po)
@@ -161,7 +161,7 @@ def splice(store: Store, path: Path, lang: str, item_ids: list[str],
     keys = {key.encode("utf-8"): key for tr in wanted.values() for key, _, _ in tr.segments}
     if not _plain(keys.values()):
         return None  # a key gettext would wrap or escape: let polib read the file
-    approved = approvals_for(store, lang)
+    approved = Approved(approvals_for(store, lang).values())
     with locked(path):
         before = stamp(path)
         if _append_mark(store, lang, before) is None:
@@ -179,8 +179,8 @@ def splice(store: Store, path: Path, lang: str, item_ids: list[str],
         for item_id in item_ids:
             tr = wanted.get(item_id)
             for key, source, machine in (tr.segments if tr else ()):
-                merge(po, by_key, key, source, machine, approved.get(key), tr.engine,
-                       urls[item_id])
+                merge(po, by_key, key, source, machine, approved.get(key, source), tr.engine,
+                      urls[item_id])
         for key, index in where.items():
             blocks[index] = pofile.entry_bytes(by_key[key])
         blocks += [pofile.entry_bytes(entry) for key, entry in by_key.items() if key not in where]
@@ -203,13 +203,13 @@ def merge_whole(store: Store, lang: str, path: Path, item_ids: list[str],
     memory does not grow with the catalog; where that could differ from polib's
     reading of the whole file (``pofile.Unstreamable``), it is parsed whole."""
     wanted = store.translations_for(lang, item_ids)
-    approved = approvals_for(store, lang)
+    approved = Approved(approvals_for(store, lang).values())
     merges: dict[str, list[tuple]] = {}  # key -> its _merge calls, in the full merge's order
     for item_id in item_ids:
         tr = wanted.get(item_id)
         for key, source, machine in (tr.segments if tr else ()):
             merges.setdefault(key, []).append(
-                (source, machine, approved.get(key), tr.engine, urls[item_id]))
+                (source, machine, approved.get(key, source), tr.engine, urls[item_id]))
     del wanted, approved
     for _attempt in range(5):
         with locked(path):

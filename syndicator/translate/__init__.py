@@ -149,10 +149,11 @@ def _translate_language(store: Store, engines: Engines, src: str, lang: str,
                         keep_stale: bool = False) -> int:
     if not items:
         return 0
-    from ..approvals import approvals_for  # approvals imports store; keep this module light
+    # approvals imports store; keep this module light
+    from ..approvals import Approved, approvals_of_items
 
     plan = [(item, segments(item)) for item in items]
-    approved = approvals_for(store, lang, [s.key for _, segs in plan for s in segs])
+    approved = Approved(approvals_of_items(store, lang, [item.id for item in items]))
     route = engines.for_pair(src, lang)
     version = route.model_version(src, lang) if route else ""
     machine: dict[str, str | None] = {}
@@ -216,12 +217,15 @@ def _assemble(item: Item, segs: list[Segment], lang: str, version: str,
               missing_status: str, reason: str) -> Translation:
     """One item in one language: approved human text wins, machine text fills the rest."""
     chosen: dict[str, str | None] = {}
-    human = 0
+    human: set[str] = set()  # the keys given approved text for their own source
+    texts = {seg.text for seg in segs}
     for seg in segs:
-        approval = approved.get(seg.key)
-        if approval and (approval.source_text == seg.text or keep_stale):
+        approval = approved.get(seg.key, seg.text)
+        if approval:
             chosen[seg.key] = approval.text
-            human += approval.source_text == seg.text
+            human.add(seg.key)
+        elif keep_stale and (approval := approved.stale(seg.key, texts)):
+            chosen[seg.key] = approval.text  # its source was edited: the old text stays
         else:
             chosen[seg.key] = machine.get(seg.text)
     record = tuple((s.key, s.text, machine.get(s.text) or "") for s in segs)
@@ -232,10 +236,24 @@ def _assemble(item: Item, segs: list[Segment], lang: str, version: str,
         return Translation(item.id, lang, item.content_hash, missing_status, engine=version,
                            reason=why, segments=record)
     by_field = {s.field: chosen[s.key] for s in segs if s.field != "body"}
-    body = render_body(item.body, {s.text: chosen[s.key] for s in segs if s.field == "body"})
+    body = render_body(item.body, _by_text([s for s in segs if s.field == "body"], chosen,
+                                           human))
+    reviewed = len(human) == len(segs)
     return Translation(item.id, lang, item.content_hash,
-                       "reviewed" if human == len(segs) else "translated",
+                       "reviewed" if reviewed else "translated",
                        title=by_field["title"], summary=by_field.get("summary", ""), body=body,
-                       engine=version if human < len(segs) else "human", segments=record)
+                       engine="human" if reviewed else version, segments=record)
+
+
+def _by_text(segs: list[Segment], chosen: dict[str, str | None],
+             human: set[str]) -> dict[str, str | None]:
+    """The body's translations by source text, as render_body takes them. Two
+    segments can share a text (a paragraph that is all one link, and that link):
+    the approved translation wins over machine text for it."""
+    found: dict[str, str | None] = {}
+    for seg in segs:
+        if seg.text not in found or seg.key in human:
+            found[seg.text] = chosen[seg.key]
+    return found
 
 

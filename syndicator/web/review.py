@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..approvals import Approval, approvals_for, approve, segment_history
+from ..approvals import Approval, Approved, approvals_for, approve, segment_history
 from ..catalog import export_catalog, items_to_merge
 from ..config import Config
 from ..cycle import retranslate, store_lock
@@ -263,14 +263,16 @@ class ReviewApp:
         """Items of the feed in review order, and how many await a (re)translation."""
         items = self.store.recent_items(self.config.max_items)
         translations = self.store.translations_for(lang, [i.id for i in items])
-        approved = approvals_for(self.store, lang)
+        approved = Approved(approvals_for(self.store, lang).values())
         views, pending = [], 0
         for item in items:
             tr = translations.get(item.id)
             if tr is None or tr.content_hash != item.content_hash or not tr.segments:
                 pending += 1  # the next cycle (re)translates it; nothing to review yet
                 continue
-            segments = [self._segment(lang, key, source, machine, approved.get(key),
+            texts = {source for _, source, _ in tr.segments}
+            segments = [self._segment(lang, key, source, machine,
+                                      approved.get(key, source) or approved.stale(key, texts),
                                       with_history) for key, source, machine in tr.segments]
             views.append(ItemView(item, item_key(item.id), _item_state(segments), segments))
         views.sort(key=lambda v: RANKS[v.state])  # stable: newest first within a rank
@@ -289,7 +291,9 @@ class ReviewApp:
             state, old = "changed", approval.source_text
         # A changed source keeps the human text as the starting point, as news.po does.
         text = approval.text if approval else machine
-        history = segment_history(self.store, lang, key) if approval and with_history else []
+        # Under the key it was approved with: blocks may have moved since.
+        history = (segment_history(self.store, lang, approval.seg_key)
+                   if approval and with_history else [])
         return SegmentView(key, label, source, machine, text, state, old, _digest(source),
                            history)
 

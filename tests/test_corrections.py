@@ -1,0 +1,166 @@
+"""Translators' corrections against everything that could overwrite them: blocks
+moving in the source, merges before the import, drafts, stale copies of news.po."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from syndicator.approvals import approve
+from syndicator.catalog import catalog_path, export_catalogs
+from syndicator.cycle import run_once
+from syndicator.store import open_store
+
+from conftest import FROZEN_NOW
+from test_catalog import ATOM, _edit, _po, _titles, project  # noqa: F401 (a fixture)
+
+ROCK = "news/2024-09-05-rock-2024.html"
+TITLE = "CSTO Secretary General attends final stage of Rock-2024 training"
+PLACE = ("The event took place at the basic training ground for the CSTO rescue units "
+         "“Rock City-Astana”.")
+TRAINING = "The training involved units of the bodies authorized"
+
+
+def _rock_content(config, lang="ru") -> str:
+    entry = next(e for e in _titles(config, lang).values()
+                 if any("rock-2024" in link.get("href") for link in e.iter(f"{ATOM}link")))
+    return entry.findtext(f"{ATOM}content")
+
+
+def _insert_paragraph(site, text="Astana, 5 September."):
+    page = site.root / ROCK
+    page.write_text(page.read_text().replace('<div class="news-body">\n',
+                                              f'<div class="news-body">\n<p>{text}</p>\n'))
+
+
+def _entry(config, msgid_start: str, lang="ru"):
+    return next(e for e in _po(config, lang) if e.msgid.startswith(msgid_start))
+
+
+def _later(hours: int):
+    return FROZEN_NOW + timedelta(hours=hours)
+
+
+def test_an_approved_paragraph_keeps_its_text_when_a_paragraph_is_inserted_above(project):
+    configure, site = project
+    config = configure(stale={"ru": "approved"})  # the policy that shows old approvals
+    run_once(config, now=FROZEN_NOW)
+    _edit(config, "ru", {PLACE: "Мероприятие прошло на полигоне «Рок-Сити-Астана»."})
+    run_once(config, now=_later(1))
+    _insert_paragraph(site)
+    run_once(config, now=_later(2))
+    paragraphs = _paragraphs(_rock_content(config))
+    # On its own paragraph, the last one, and on no other: not on the one that
+    # took its old number (the policy would show an approval of an edited text).
+    assert paragraphs[-1] == "Мероприятие прошло на полигоне «Рок-Сити-Астана»."
+    assert not any("Мероприятие" in p for p in paragraphs[:-1])
+    assert paragraphs[-2].startswith("The учения involved")  # machine text
+    place = _entry(config, PLACE)
+    assert place.msgstr == "Мероприятие прошло на полигоне «Рок-Сити-Астана»."
+    assert not place.fuzzy and place.comment.startswith("reviewed by Анна")
+    took_its_key = _entry(config, TRAINING)
+    assert took_its_key.msgstr != place.msgstr or took_its_key.fuzzy
+
+
+def _paragraphs(content: str) -> list[str]:
+    """The body's paragraphs, without the date line, the label and the link back."""
+    return [p.split(">", 1)[1] for p in content.split("</p>")
+            if p.strip().startswith("<p>")]
+
+
+def test_a_fuzzy_draft_of_an_approved_entry_survives_the_next_merges(project):
+    configure, _ = project
+    config = configure()
+    run_once(config, now=FROZEN_NOW)
+    _edit(config, "ru", {TITLE: "Генсек ОДКБ на учениях"})
+    run_once(config, now=_later(1))
+    po = _po(config, "ru")
+    draft = next(e for e in po if e.msgid == TITLE)
+    draft.msgstr, draft.flags = "ЧЕРНОВИК: Генсек ОДКБ на финале учений", ["fuzzy"]
+    next(e for e in po if e.msgid == PLACE).msgstr = "Мероприятие прошло на полигоне."
+    next(e for e in po if e.msgid == PLACE).flags = []
+    po.save()
+    run_once(config, now=_later(2))
+    run_once(config, now=_later(3))
+    kept = _entry(config, TITLE)
+    assert kept.msgstr == "ЧЕРНОВИК: Генсек ОДКБ на финале учений" and kept.fuzzy
+    assert "Генсек ОДКБ на учениях" in _titles(config, "ru")  # the approval is still shown
+    assert "Мероприятие прошло на полигоне." in _rock_content(config)
+    _edit(config, "ru", {TITLE: "Генсек ОДКБ на финале учений"})  # the draft finished
+    run_once(config, now=_later(4))
+    assert "Генсек ОДКБ на финале учений" in _titles(config, "ru")
+
+
+def test_a_merge_before_the_import_keeps_a_revision_of_an_approved_entry(project):
+    # A save landing while a cycle translates (after its import, before its merge),
+    # or a web approval's merge, must not put the old approved text back.
+    configure, _ = project
+    config = configure()
+    run_once(config, now=FROZEN_NOW)
+    _edit(config, "ru", {TITLE: "Генсек ОДКБ на учениях"})
+    run_once(config, now=_later(1))
+    _edit(config, "ru", {TITLE: "Генсек ОДКБ на финале учений «Рубеж-2024»"})
+    store = open_store(config.store_path)
+    approve(store, "ru", _entry(config, PLACE).msgctxt, PLACE, "Мероприятие прошло.",
+            "Борис", "web", _later(2))
+    export_catalogs(store, config, _later(2))  # the merge the web approval makes
+    assert _entry(config, TITLE).msgstr == "Генсек ОДКБ на финале учений «Рубеж-2024»"
+    assert _entry(config, PLACE).msgstr == "Мероприятие прошло."
+    run_once(config, now=_later(3))
+    assert "Генсек ОДКБ на финале учений «Рубеж-2024»" in _titles(config, "ru")
+    assert "Мероприятие прошло." in _rock_content(config)
+
+
+def test_an_old_copy_of_news_po_saved_over_a_web_approval_does_not_revert_it(project):
+    configure, _ = project
+    config = configure()
+    run_once(config, now=FROZEN_NOW)
+    _edit(config, "ru", {TITLE: "Генсек ОДКБ на учениях"})
+    run_once(config, now=_later(1))
+    path = catalog_path(config, "ru")
+    opened = _po(config, "ru")  # an editor opens the file ...
+    store = open_store(config.store_path)
+    approve(store, "ru", _entry(config, TITLE).msgctxt, TITLE, "Генсек ОДКБ на «Рубеже-2024»",
+            "Борис", "web", _later(2))  # ... the title is approved again on the web ...
+    export_catalogs(store, config, _later(2))
+    for entry in opened:  # ... and the editor saves its old copy, one paragraph edited.
+        if entry.msgid == PLACE:
+            entry.msgstr, entry.flags = "Мероприятие прошло на полигоне.", []
+    opened.save(str(path))
+    run_once(config, now=_later(3))
+    assert "Генсек ОДКБ на «Рубеже-2024»" in _titles(config, "ru")
+    assert "Мероприятие прошло на полигоне." in _rock_content(config)
+    assert _entry(config, TITLE).msgstr == "Генсек ОДКБ на «Рубеже-2024»"
+
+
+def test_a_source_edited_and_reverted_shows_its_approval_unflagged_again(project):
+    configure, site = project
+    config = configure()
+    run_once(config, now=FROZEN_NOW)
+    _edit(config, "ru", {TITLE: "Генсек ОДКБ на учениях"})
+    run_once(config, now=_later(1))
+    page = site.root / ROCK
+    original = page.read_text()
+    page.write_text(original.replace("attends final stage", "visits final stage"))
+    run_once(config, now=_later(2))
+    assert _entry(config, "CSTO Secretary General visits").fuzzy
+    page.write_text(original)
+    run_once(config, now=_later(3))
+    entry = _entry(config, TITLE)
+    assert entry.msgstr == "Генсек ОДКБ на учениях"
+    assert not entry.fuzzy and entry.previous_msgid is None
+    assert "Генсек ОДКБ на учениях" in _titles(config, "ru")
+
+
+def test_a_paragraph_that_is_all_one_link_shows_its_approved_text(project):
+    # Its text is two segments (the paragraph, and the link inside it) with one
+    # source text: the approved one must win over the other's machine text.
+    configure, site = project
+    config = configure()
+    _insert_paragraph(site, '<a href="https://example.org/said">The Secretary General said</a>')
+    run_once(config, now=FROZEN_NOW)
+    po = _po(config, "ru")
+    paragraph = next(e for e in po if e.msgid == "The Secretary General said"
+                     and e.msgctxt.endswith("]") and "." not in e.msgctxt.rsplit("[", 1)[1])
+    paragraph.msgstr, paragraph.flags = "Генеральный секретарь сообщил", []
+    po.save()
+    run_once(config, now=_later(1))
+    assert "Генеральный секретарь сообщил" in _rock_content(config)
