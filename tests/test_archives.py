@@ -79,6 +79,40 @@ def test_archive_documents_validate_against_rfc4287(archived):
     assert result.returncode == 0, result.stdout
 
 
+def _entry_links(path) -> list[list[tuple[str | None, str]]]:
+    """(hreflang, href) of each Atom entry's text/html alternate links."""
+    root = etree.parse(str(path)).getroot()
+    return [[(link.get("hreflang"), link.get("href")) for link in entry.findall(f"{ATOM}link")
+             if link.get("rel") == "alternate" and link.get("type") == "text/html"]
+            for entry in root.iter(f"{ATOM}entry")]
+
+
+def test_archive_entries_label_their_original_with_the_source_language(archived):
+    """ru entries are translated, hy ones await translation: in both, as in the
+    subscription document, the original article is the English one."""
+    config, _ = archived
+    for lang in LANGS:
+        for path in sorted((config.output_dir / lang).glob("atom*.xml")):
+            for links in _entry_links(path):
+                originals = [hreflang for hreflang, href in links
+                             if not href.startswith(config.base_url)]
+                assert originals == ["en"], (lang, path.name, links)
+
+
+def test_entry_links_to_other_languages_point_at_pages_that_hold_the_entry(archived):
+    """An index.html holds only its subscription window: archive entries link
+    no other language's page, subscription entries link the window's anchors."""
+    config, _ = archived
+    for path in sorted(config.output_dir.glob("*/atom*.xml")):
+        for links in _entry_links(path):
+            for hreflang, href in links:
+                if href.startswith(config.base_url):
+                    page, anchor = href[len(config.base_url):].split("#")
+                    assert page == f"{hreflang}/index.html", (path, href)
+                    held = (config.output_dir / page).read_text()
+                    assert f'id="{anchor}"' in held, (path, href)
+
+
 def _add_article(site, n: int):
     """Publish a new article on the served site, at the top of the listing."""
     news = site.root / "news"

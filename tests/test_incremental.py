@@ -133,6 +133,30 @@ def test_incremental_publishing_writes_exactly_what_a_cold_rebuild_writes(setup,
         assert _files(config.output_dir) == _cold(config, store, tmp_path / f"cold{n}"), n
 
 
+def test_editing_the_newest_archived_item_redates_the_empty_newest_archive_page(setup,
+                                                                              tmp_path):
+    # 8 items, 2 in the window, pages of 2: pages 1-3 are full and page 4, still
+    # empty, is dated by the newest archived item (item 5).
+    config, store = setup
+    edited_at = NOW + timedelta(days=3)
+    store.upsert_items([_item(5, "Item five, edited")], edited_at)
+    _translate(store, "ru", edited_at)
+    publish_all(store, config, edited_at)
+    for lang in config.languages:
+        empty = config.output_dir / lang / "atom-archive-4.xml"
+        assert f"<updated>{edited_at.isoformat()}</updated>" in empty.read_text(), lang
+    assert _files(config.output_dir) == _cold(config, store, tmp_path / "cold")
+
+
+def test_editing_an_older_archived_item_leaves_the_empty_newest_page_unread(setup):
+    config, store = setup
+    store.upsert_items([_item(3, "Item three, edited")], NOW + timedelta(days=3))
+    quick, _ = _both_plans(store, config)
+    # Item 3 is on page 2; page 4 is dated by item 5, which did not change.
+    assert {lang: sorted(plan.pages) for lang, plan in quick.items()} == \
+        {lang: [2] for lang in config.languages}
+
+
 def _both_plans(store, config):
     """(quick plans, full plans) per language for the store as it is now."""
     settings = repr(publish._settings(config))
@@ -206,6 +230,20 @@ def test_a_settings_change_renders_every_archive_page(setup, monkeypatch):
     retitled = dataclasses.replace(config, title="Other News")
     publish_all(store, retitled, NOW)
     assert {p for p in pages if p} == {1, 2, 3, 4}  # 6 archived entries in pages of 2, and the empty newest
+
+
+def test_a_new_output_revision_renders_every_archive_page_published_before(setup,
+                                                                           monkeypatch):
+    """After an upgrade that changes what pages say, no page keeps the old text."""
+    config, store = setup
+    pages = Counter()
+    real_atom = feeds.atom
+    monkeypatch.setattr(feeds, "atom", lambda info, *a: pages.update(
+        [(info.lang, info.history.page)]) or real_atom(info, *a))
+    monkeypatch.setattr(publish, "OUTPUT_REVISION", publish.OUTPUT_REVISION + 1)
+    publish_all(store, config, NOW)
+    assert {key for key in pages if key[1]} == {(lang, page) for lang in config.languages
+                                                for page in (1, 2, 3, 4)}
 
 
 @contextmanager

@@ -52,6 +52,11 @@ FORK_AT = 1000
 # together, but read the store in more, smaller queries.
 PAGES_PER_UNIT = 10
 EMBED_JS = Path(__file__).resolve().parent.parent / "assets" / "embed.js"
+# Part of the settings every archive page's digest covers: raised when a fix changes
+# what pages already published say, so that the next publish renders each of them
+# once (writing only those whose bytes differ). 2: archive entries label their
+# original with the source language; language tags in BCP 47 form ("pt-BR").
+OUTPUT_REVISION = 2
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("syndicator", "templates"),
     autoescape=True, keep_trailing_newline=True)
@@ -91,7 +96,7 @@ def publish_all(store: Store, config: Config, now: datetime) -> list[Path]:
 def _settings(config: Config) -> list:
     """Everything besides the data that a published document depends on."""
     catalogs = [i18n.catalog_path(config.translations_dir, lang) for lang in config.languages]
-    return [__version__, repr(config.output_dir), config.base_url,
+    return [__version__, OUTPUT_REVISION, repr(config.output_dir), config.base_url,
             config.title, config.timezone, config.languages, config.max_items,
             config.archive_size, config.hubs, sorted(config.review.policies.items()),
             [(str(p), p.stat().st_mtime_ns if p.is_file() else 0) for p in catalogs]]
@@ -326,7 +331,7 @@ def _alternates(config: Config, shown: dict[str, dict[str, str]], edition: Editi
     lang, links = edition.info.lang, {}
     for entry in edition.entries:
         links[entry.guid] = [
-            {"language": other,
+            {"language": i18n.bcp47(other),
              "url": entry.item.url if other == config.source_language
              else f"{url(config, other, 'index.html')}#{anchor(entry.item)}",
              "id": shown[other][entry.item.id]}
@@ -337,7 +342,7 @@ def _alternates(config: Config, shown: dict[str, dict[str, str]], edition: Editi
 
 def _content(entry: Entry, ui: i18n.UI, date_line: str) -> str:
     """Entry HTML: the localised date line, a provenance note, the body, the source link."""
-    lang, item = entry.lang, entry.item
+    lang, item = i18n.bcp47(entry.lang), entry.item
     # One string per entry and language: a full rebuild makes 70,000 of them.
     note = ui.notes.get(entry.status)
     note = f'<p lang="{lang}"><em>{note}</em></p>\n' if note is not None else ""
@@ -356,8 +361,15 @@ def _escaped(text: str) -> str:
 
 
 def _language_links(config: Config, name: str) -> list[tuple[str, str, str]]:
-    return [(lang, url(config, lang, name), i18n.language_name(lang))
+    """(BCP 47 tag, URL, own name) of every language's ``name``."""
+    return [(i18n.bcp47(lang), url(config, lang, name), i18n.language_name(lang))
             for lang in config.languages]
+
+
+def _tagged(entries: list[Entry]) -> list[Entry]:
+    """``entries`` as the HTML templates take them: ``text_lang`` goes into lang
+    attributes, so as a BCP 47 tag (the feeds compare it in the configured form)."""
+    return [replace(e, text_lang=i18n.bcp47(e.text_lang)) for e in entries]
 
 
 def _documents(config: Config, edition: Edition, alternates: dict[str, list]
@@ -367,15 +379,16 @@ def _documents(config: Config, edition: Edition, alternates: dict[str, list]
     content = feeds.Content({e.guid: _content(e, edition.ui, dates[e.guid]) for e in entries})
     entry_links = {guid: [(a["language"], a["url"]) for a in links]
                    for guid, links in alternates.items()}
+    tag, tagged = i18n.bcp47(lang), _tagged(entries)
     page = _templates.get_template("index.html").render(
-        lang=lang, direction=Locale.parse(lang).text_direction, info=info, ui=edition.ui,
-        strings=i18n, entries=entries, dates=dates, anchor=anchor,
+        lang=tag, direction=Locale.parse(lang).text_direction, info=info, ui=edition.ui,
+        strings=i18n, entries=tagged, dates=dates, anchor=anchor,
         json_url=url(config, lang, "feed.json"),
         languages=_language_links(config, "index.html"),
-        pages=[(o, u) for o, u, _ in _language_links(config, "index.html") if o != lang])
+        pages=[(o, u) for o, u, _ in _language_links(config, "index.html") if o != tag])
     widget = _templates.get_template("widget.html").render(
-        lang=lang, direction=Locale.parse(lang).text_direction, info=info,
-        entries=entries[:WIDGET_ITEMS], dates=dates)
+        lang=tag, direction=Locale.parse(lang).text_direction, info=info,
+        entries=tagged[:WIDGET_ITEMS], dates=dates)
     folder = config.output_dir / lang
     return {folder / "widget.html": widget.encode(),
             folder / "rss.xml": feeds.rss(info, entries, content),
@@ -386,10 +399,10 @@ def _documents(config: Config, edition: Edition, alternates: dict[str, list]
 
 def _index_documents(config: Config, uis: dict[str, i18n.UI]) -> dict[Path, bytes]:
     languages_page = _templates.get_template("languages.html").render(
-        source_lang=config.source_language, title=config.title,
+        source_lang=i18n.bcp47(config.source_language), title=config.title,
         languages=_language_links(config, "index.html"))
     # The same title, description and URLs as each language's feeds (_edition).
-    listing = [{"lang": lang, "title": ui.title, "description": ui.description,
+    listing = [{"lang": i18n.bcp47(lang), "title": ui.title, "description": ui.description,
                 "rss_url": url(config, lang, "rss.xml"), "home": url(config, lang, "index.html")}
                for lang, ui in uis.items()]
     return {config.output_dir / "index.html": languages_page.encode(),

@@ -6,7 +6,8 @@ of the subscription document into the newest page, so one cycle rewrites the
 subscription document and at most one archive page. When a page fills up, the
 next (empty) page is created in the same write, so the full page's
 ``next-archive`` link never has to be added later; an edited old item
-rewrites only its own page.
+rewrites only its own page (and the empty newest page, which the newest
+archived entry dates).
 """
 from __future__ import annotations
 
@@ -45,5 +46,15 @@ def documents(config: Config, edition, render_content) -> Iterator[tuple[Path, b
         content = feeds.Content({e.guid: render_content(e, edition.ui, dates[e.guid])
                                  for e in entries})
         yield folder / f"rss-archive-{page}.xml", feeds.rss(info, entries, content)
-        yield folder / f"atom-archive-{page}.xml", feeds.atom(info, entries, content, {})
+        yield folder / f"atom-archive-{page}.xml", feeds.atom(info, entries, content,
+                                                               _originals(config, lang, entries))
         yield folder / f"feed-archive-{page}.json", jsonfeed(info, entries, content, {})
+
+
+def _originals(config: Config, lang: str, entries) -> dict[str, list[tuple[str, str]]]:
+    """Each entry's link to its original, in the source language: the one link of
+    the subscription document's that an archived entry keeps. Those to the other
+    languages' versions point at their index.html, which holds only the window."""
+    if lang == config.source_language:
+        return {}  # the original is in this feed's own language
+    return {e.guid: [(config.source_language, e.item.url)] for e in entries}

@@ -32,6 +32,7 @@ from functools import lru_cache
 
 from .. import __version__
 from ..models import Entry
+from .i18n import bcp47
 from .machine_dates import rfc822, rfc3339
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -174,7 +175,12 @@ def _empty(indent: bytes, tag: bytes, **attrs: str | None) -> bytes:
 
 def _lang(entry: Entry, feed_lang: str) -> bytes:
     """The entry's own xml:lang, when its text is not in the feed's language."""
-    return b"" if entry.text_lang == feed_lang else b' xml:lang="%s"' % _attr(entry.text_lang)
+    return b"" if entry.text_lang == feed_lang else _xml_lang(entry.text_lang)
+
+
+@lru_cache(maxsize=64)
+def _xml_lang(lang: str) -> bytes:
+    return b' xml:lang="%s"' % _attr(bcp47(lang))
 
 
 def _required(values: dict[str, str]) -> None:
@@ -218,7 +224,7 @@ def _rss(info: FeedInfo, entries: list[Entry], content: dict[str, str]) -> list[
     parts += [_empty(b"    ", b"atom:link", rel="hub", href=hub) for hub in info.hubs]
     parts += [b"    <docs>http://www.rssboard.org/rss-specification</docs>\n",
               b"    <generator>syndicator</generator>\n",
-              _element(b"    ", b"language", info.lang) if info.lang else b"",
+              _element(b"    ", b"language", bcp47(info.lang)) if info.lang else b"",
               b"    <lastBuildDate>%s</lastBuildDate>\n" % rfc822(info.updated)]
     parts += _rss_items(entries, content, info.lang)
     parts.append(b"  </channel>\n</rss>\n")
@@ -270,7 +276,7 @@ def _atom(info: FeedInfo, entries: list[Entry], content: dict[str, str],
     _required({"id": info.atom_url, "title": info.title})
     archive = info.history.page is not None
     xmlns = f' xmlns:fh="{FH}"' if archive else ""
-    lang = b' xml:lang="%s"' % _attr(info.lang) if info.lang else b""
+    lang = _xml_lang(info.lang) if info.lang else b""
     parts = [_DECLARATION, b'<feed xmlns="%s"%s%s>\n' % (ATOM.encode(), xmlns.encode(), lang),
              _element(b"  ", b"id", info.atom_url), _element(b"  ", b"title", info.title),
              b"  <updated>%s</updated>\n" % rfc3339(info.updated),
@@ -284,7 +290,7 @@ def _atom(info: FeedInfo, entries: list[Entry], content: dict[str, str],
     parts += [_empty(b"  ", b"link", rel=rel, href=href, type="application/atom+xml")
               for rel, href in _history_links(info, "atom")]
     parts += [_empty(b"  ", b"link", rel="alternate", href=url, type="application/atom+xml",
-                     hreflang=other or None) for other, url in info.alternates]
+                     hreflang=bcp47(other) or None) for other, url in info.alternates]
     parts.append(_element(b"  ", b"generator", "syndicator",
                           b' version="%s"' % _attr(__version__) if __version__ else b""))
     if info.description:
@@ -329,7 +335,7 @@ def _enclosure(image) -> bytes:
 
 @lru_cache(maxsize=64)
 def _hreflang(lang: str) -> bytes:
-    return b' hreflang="%s"' % _attr(lang) if lang else b""
+    return b' hreflang="%s"' % _attr(bcp47(lang)) if lang else b""
 
 
 def _alternate(href: str, lang: str) -> bytes:

@@ -98,6 +98,15 @@ class UI:
                                       "language": language_name(self.lang)}
 
 
+@lru_cache(maxsize=64)
+def bcp47(lang: str) -> str:
+    """The BCP 47 tag of a configured language, for every published field that
+    names one (xml:lang, hreflang, lang, RSS <language>, JSON Feed "language"):
+    the config uses Babel's identifiers ("pt_BR", "sr_Latn"), whose parts are
+    BCP 47 subtags joined by "_". Folders and URLs keep the configured name."""
+    return lang.replace("_", "-")
+
+
 def language_name(lang: str) -> str:
     """The language's own name for itself, from CLDR ("русский", "Հայերեն")."""
     return Locale.parse(lang).get_display_name(lang) or lang

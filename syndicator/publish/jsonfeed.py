@@ -7,6 +7,7 @@ import orjson
 
 from ..models import Entry
 from .feeds import FeedInfo
+from .i18n import bcp47
 
 
 def jsonfeed(info: FeedInfo, entries: list[Entry], content: dict[str, str],
@@ -18,7 +19,7 @@ def jsonfeed(info: FeedInfo, entries: list[Entry], content: dict[str, str],
         "home_page_url": info.home,
         "feed_url": info.json_url,
         "description": info.description,
-        "language": info.lang,
+        "language": bcp47(info.lang),
         "authors": [{"name": info.title}],
         "items": [_item(e, content[e.guid], alternates.get(e.guid, [])) for e in entries],
     }
@@ -41,7 +42,7 @@ def _item(entry: Entry, html: str, alternates: list[dict]) -> dict:
         # orjson writes an aware datetime as RFC 3339, the text isoformat() gives.
         "date_published": entry.item.published,
         "date_modified": entry.item.updated,
-        "language": entry.text_lang,
+        "language": bcp47(entry.text_lang),
     }
     if entry.summary:
         item["summary"] = entry.summary

@@ -222,6 +222,8 @@ def quick(store: Store, config: Config, lang: str, settings: str, last: Layout |
     if total != old_total:
         dirty.add(old_total)  # its "next-archive" link appears
     dirty.update((count - 1 - k) // size + 1 for k in positions.values() if k >= window_size)
+    if archived % size == 0 and window_size in positions.values():
+        dirty.add(total)  # the empty newest page is dated by the newest archived entry
     files = _on_disk(config, lang)
     dirty.update(p for p in range(1, total + 1)
                  if not all(name.format(p) in files for name in ARCHIVE_NAMES))
