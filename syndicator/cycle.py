@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from .catalog import export_catalogs, import_catalogs
+from .catalog import catalog_problems, export_catalogs, import_catalogs
 from .config import Config, SourceConfig
 from .errors import LockedError
 from .heap import release_free_memory
@@ -57,7 +57,7 @@ def run_once(config: Config, store: Store | None = None, engines: Engines | None
     report = CycleReport(new=new, updated=updated, translated=translated,
                          written=tuple(str(p) for p in written),
                          errors=tuple(e for r in results for e in ((r.error,) if r.error else ())
-                                      + r.problems),
+                                      + r.problems) + catalog_problems(store, config),
                          max_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                                           / 1024, 1))
     store.record_run(now, datetime.now(timezone.utc), asdict(report))

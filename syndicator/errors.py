@@ -52,6 +52,11 @@ class PublishError(SyndicatorError):
     """Publishing could not finish (e.g. its worker process died)."""
 
 
+class CatalogError(SyndicatorError):
+    """A translators' catalog (news.po) could not be read or written; names the file
+    and, for a syntax error, the line. Only that language's catalog waits."""
+
+
 class TranslationError(SyndicatorError):
     """An engine failed to translate a batch."""
 

@@ -2,7 +2,10 @@
 moving in the source, merges before the import, drafts, stale copies of news.po."""
 from __future__ import annotations
 
+import subprocess
 from datetime import timedelta
+
+import polib
 
 from syndicator.approvals import approve
 from syndicator.catalog import catalog_path, export_catalogs
@@ -164,3 +167,48 @@ def test_a_paragraph_that_is_all_one_link_shows_its_approved_text(project):
     po.save()
     run_once(config, now=_later(1))
     assert "Генеральный секретарь сообщил" in _rock_content(config)
+
+
+def test_a_news_po_with_a_syntax_error_waits_alone_and_the_cycle_goes_on(project):
+    configure, site = project
+    config = configure()
+    run_once(config, now=FROZEN_NOW)
+    path = catalog_path(config, "ru")
+    broken = path.read_text(encoding="utf-8").replace(
+        f'msgid "{TITLE}"\nmsgstr "', f'msgid "{TITLE}"\nmsgstr "broken "quote" ', 1)
+    assert broken != path.read_text(encoding="utf-8")
+    path.write_text(broken, encoding="utf-8")
+    _insert_paragraph(site, "Astana, 5 September.")  # an edit for every language
+    report = run_once(config, now=_later(1))
+    line = broken[:broken.index('broken "quote"')].count("\n") + 1
+    assert any(str(path) in e and f"line {line}" in e for e in report.errors), report.errors
+    assert path.read_text(encoding="utf-8") == broken  # the translator's file, untouched
+    for lang in ("en", "ru", "hy"):  # published, the edit too
+        assert "Astana, 5 September." in _rock_content(config, lang)
+    path.write_text(broken.replace('"broken "quote" ', '"Исправлено: ', 1), encoding="utf-8")
+    _edit(config, "ru", {PLACE: "Мероприятие прошло на полигоне."})
+    report = run_once(config, now=_later(2))
+    assert not report.errors
+    assert "Мероприятие прошло на полигоне." in _rock_content(config)
+    assert any(e.msgid == "Astana, 5 September." for e in _po(config, "ru"))  # caught up
+
+
+def test_an_entry_pasted_twice_is_kept_once_with_the_other_text_as_a_comment(project, caplog):
+    configure, _ = project
+    config = configure()
+    run_once(config, now=FROZEN_NOW)
+    po = _po(config, "ru")
+    title = next(e for e in po if e.msgid == TITLE)
+    copy = polib.POEntry(msgctxt=title.msgctxt, msgid=TITLE, msgstr="Генсек ОДКБ на учениях")
+    po.append(copy)
+    title.msgstr, title.flags = "Первый вариант", []
+    po.save()
+    run_once(config, now=_later(1))
+    check = subprocess.run(["msgfmt", "--check", "-o", "/dev/null",
+                            str(catalog_path(config, "ru"))], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    assert "Генсек ОДКБ на учениях" in _titles(config, "ru")  # the later one, as imported
+    entries = [e for e in _po(config, "ru") if e.msgctxt == title.msgctxt]
+    assert [e.msgstr for e in entries] == ["Генсек ОДКБ на учениях"]
+    assert "Первый вариант" in entries[0].tcomment  # the other text is not lost
+    assert "is in it twice" in caplog.text

@@ -16,14 +16,17 @@ Writing merges, never clobbers (``files``); the rule for one entry is in
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Iterator
 
 import polib
 
 from .. import pofile
 from ..approvals import approve, approvals_for
 from ..config import Config
+from ..errors import CatalogError
 from ..heap import frees_when_done
 from ..models import Item
 from ..store import Store
@@ -51,9 +54,21 @@ def import_catalog(store: Store, config: Config, lang: str, now: datetime) -> in
     seen = repr(stamp(path))
     if seen == store.meta_get(f"po:{lang}"):
         return 0  # nobody touched the file since syndicator last read or wrote it
-    count = _approve_saved(store, path, lang, now)
+    with _catalog_errors(path, "cannot be read; its corrections wait until it is fixed"):
+        count = _approve_saved(store, path, lang, now)
     store.meta_set(f"po:{lang}", seen)
     return count
+
+
+@contextmanager
+def _catalog_errors(path: Path, consequence: str) -> Iterator[None]:
+    """polib reports a syntax error as OSError (with its line), an undecodable file
+    as UnicodeError: both become a CatalogError naming the file."""
+    try:
+        yield
+    except (OSError, UnicodeError, ValueError) as exc:
+        message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+        raise CatalogError(f"{message} ({consequence})") from exc
 
 
 def _approve_saved(store: Store, path: Path, lang: str, now: datetime) -> int:
@@ -105,13 +120,14 @@ def export_catalog(store: Store, config: Config, lang: str, item_ids: list[str],
     """
     path = catalog_path(config, lang)
     version = str(store.data_version())
-    merged = append_new(store, path, lang, item_ids, urls, now)
-    if merged is None:
-        merged = splice(store, path, lang, item_ids, urls)
-    if merged is not None:
-        store.meta_set(f"exported:{lang}", version)
-        return merged
-    return merge_whole(store, lang, path, item_ids, urls, now, version)
+    with _catalog_errors(path, "left as it is; its new entries wait until it is fixed"):
+        merged = append_new(store, path, lang, item_ids, urls, now)
+        if merged is None:
+            merged = splice(store, path, lang, item_ids, urls)
+        if merged is not None:
+            store.meta_set(f"exported:{lang}", version)
+            return merged
+        return merge_whole(store, lang, path, item_ids, urls, now, version)
 
 
 def _targets(config: Config) -> list[str]:
@@ -119,8 +135,27 @@ def _targets(config: Config) -> list[str]:
 
 
 def import_catalogs(store: Store, config: Config, now: datetime) -> dict[str, int]:
-    """Approve the human edits in every language's news.po; returns counts per language."""
-    return {lang: import_catalog(store, config, lang, now) for lang in _targets(config)}
+    """Approve the human edits in every language's news.po; returns counts per language.
+
+    A file that cannot be read is that language's problem only (``catalog_problems``):
+    the others are imported, and the cycle goes on."""
+    counts = {}
+    for lang in _targets(config):
+        try:
+            counts[lang] = import_catalog(store, config, lang, now)
+            if store.meta_get(f"po-problem:{lang}"):
+                store.meta_set(f"po-problem:{lang}", "")
+        except CatalogError as exc:
+            log.error("%s", exc)
+            store.meta_set(f"po-problem:{lang}", str(exc))
+            counts[lang] = 0
+    return counts
+
+
+def catalog_problems(store: Store, config: Config) -> tuple[str, ...]:
+    """Why a language's news.po was left alone, for the cycle's report."""
+    return tuple(problem for lang in _targets(config)
+                 if (problem := store.meta_get(f"po-problem:{lang}")))
 
 
 def export_catalogs(store: Store, config: Config, now: datetime) -> list[Path]:
@@ -135,13 +170,19 @@ def export_catalogs(store: Store, config: Config, now: datetime) -> list[Path]:
             catalog_path(config, lang).is_file() for lang in _targets(config)):
         return []  # no translation or approval changed since the last merge
     window = store.recent_items(config.max_items)
-    changed = []
+    changed, failed = [], False
     for lang in _targets(config):
         items = items_to_merge(store, lang, window)
-        if export_catalog(store, config, lang, [i.id for i in items],
-                          {item.id: item.url for item in items}, now):
-            changed.append(catalog_path(config, lang))
-    store.meta_set("exported", version)
+        try:
+            if export_catalog(store, config, lang, [i.id for i in items],
+                              {item.id: item.url for item in items}, now):
+                changed.append(catalog_path(config, lang))
+        except CatalogError as exc:  # its own since-mark stays: it catches up once fixed
+            log.error("%s", exc)
+            store.meta_set(f"po-problem:{lang}", str(exc))
+            failed = True
+    if not failed:
+        store.meta_set("exported", version)
     return changed
 
 

@@ -14,11 +14,13 @@ write; a translator's save always gets the full merge.
 from __future__ import annotations
 
 import fcntl
+from array import array
 import logging
 import os
 import re
 from ast import literal_eval
 from contextlib import contextmanager
+from itertools import pairwise
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -256,14 +258,16 @@ def _merged_in_parts(path: Path, lang: str, merges: dict[str, list[tuple]],
     go last. A key found twice raises ``Unstreamable``: the whole parse merges
     into the last of them, and which is last is known only at the end."""
     parts = pofile.read_in_parts(path) if path.is_file() else [read(path, lang, now)]
-    merged, obsolete = set(), []
+    # Every key's hash, 8 bytes an entry: a key twice is only found at the end, and
+    # sends the file to the whole parse (exact; a hash collision costs only that).
+    merged, obsolete, keys = set(), [], array("q")
     for number, part in enumerate(parts):
         if number == 0:
             yield pofile.header_bytes(part)
         for entry in part:
+            if entry.msgctxt and not entry.obsolete:
+                keys.append(hash(entry.msgctxt))
             if entry.msgctxt and entry.msgctxt in merges:  # as the whole merge's by_key
-                if entry.msgctxt in merged:
-                    raise pofile.Unstreamable(f"msgctxt {entry.msgctxt!r} is in it twice")
                 merged.add(entry.msgctxt)
                 for source, machine, approval, engine, _url in merges[entry.msgctxt]:
                     update(entry, source, machine, approval, engine)
@@ -271,6 +275,8 @@ def _merged_in_parts(path: Path, lang: str, merges: dict[str, list[tuple]],
                 obsolete.append(pofile.entry_bytes(entry))
             else:
                 yield pofile.entry_bytes(entry)
+    if any(a == b for a, b in pairwise(sorted(keys))):
+        raise pofile.Unstreamable("a msgctxt is in it twice")  # _duplicates mends it
     new, by_key = polib.POFile(), {}
     for key, calls in merges.items():
         for args in (calls if key not in merged else ()):
@@ -283,10 +289,30 @@ def _merged_parsed_whole(path: Path, lang: str, merges: dict[str, list[tuple]],
                          now: datetime) -> Iterator[bytes]:
     po = read(path, lang, now)
     by_key = {e.msgctxt: e for e in po if e.msgctxt}
+    _duplicates(po, path)
     for key, calls in merges.items():
         for args in calls:
             merge(po, by_key, key, *args)
     yield from pofile.blocks(po)
+
+
+def _duplicates(po: polib.POFile, path: Path) -> None:
+    """An entry whose msgctxt a later entry has too (an editor's copy and paste) is
+    removed: msgfmt refuses the pair, even as an obsolete entry, and the later one
+    is the one imported. A different text of it stays, as a translator's comment
+    on the later one."""
+    last = {e.msgctxt: e for e in po if e.msgctxt and not e.obsolete}
+    for entry in [e for e in po if e.msgctxt and not e.obsolete]:
+        kept = last[entry.msgctxt]
+        if kept is entry:
+            continue
+        po.remove(entry)
+        if entry.msgstr and entry.msgstr != kept.msgstr:
+            note = f"an earlier copy of this entry said: {entry.msgstr}"
+            kept.tcomment = f"{kept.tcomment}\n{note}" if kept.tcomment else note
+        log.warning("%s: msgctxt %r is in it twice; the later entry is used, the earlier "
+                    "one removed (a different text of it is kept as a comment)", path,
+                    entry.msgctxt)
 
 
 class _Blocks:

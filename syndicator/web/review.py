@@ -38,7 +38,7 @@ from ..approvals import Approval, Approved, approvals_for, approve, segment_hist
 from ..catalog import export_catalog, items_to_merge
 from ..config import Config
 from ..cycle import retranslate, store_lock
-from ..errors import LockedError, SyndicatorError
+from ..errors import CatalogError, LockedError, SyndicatorError
 from ..models import Item, item_key
 from ..publish import i18n, waiting
 from ..rows import from_iso
@@ -379,7 +379,7 @@ class ReviewApp:
         try:
             export_catalog(self.store, self.config, lang, [i.id for i in items],
                            {i.id: i.url for i in items}, now)
-        except OSError as exc:
+        except CatalogError as exc:  # the approval is stored: the feeds get it regardless
             log.error("could not update the %s catalog after a web approval: %s", lang, exc)
 
     def publish(self, request: Request, form: dict) -> Response:
