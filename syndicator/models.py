@@ -106,7 +106,9 @@ class Translation:
     body: str = ""
     engine: str = ""  # e.g. "argos:en_ru-1.9"
     reason: str = ""
-    changed: datetime | None = None  # when this text was stored (set by the store)
+    # When the text a feed shows (status, title, summary, body) last changed. None: now,
+    # as the store saves it; a re-assembly that gives the same text carries the old one.
+    changed: datetime | None = None
     # (segment key, source text, machine text or "") for every segment: news.po's entries.
     segments: tuple[tuple[str, str, str], ...] = ()
 
@@ -122,6 +124,9 @@ class Entry:
     title: str
     summary: str
     body: str
+    # When this text last changed (Atom <updated>, JSON Feed date_modified): the item's
+    # ``updated``, or its translation's ``changed`` when that is later.
+    updated: datetime
     engine: str = ""
 
 

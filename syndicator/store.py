@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable
 
@@ -178,12 +178,26 @@ class Store:
     # --- translations and memory --------------------------------------------
 
     def save_translations(self, done: Iterable[Translation], now: datetime) -> None:
+        """Store translations, each as its item's one row in its language.
+
+        ``changed`` (when the text a feed shows last changed: feeds date the entry by
+        it, a review delay counts from it) is kept when the translation carries one (a
+        re-assembly into the same text, ``translate._dated``); else it is ``now``, made
+        unique in the language (``_instants``). ``seq`` is always the new data version:
+        the row changed.
+        """
         # The last one per item and language wins, as one write after another would.
         done = list({(tr.item_id, tr.lang): tr for tr in done}.values())
         if not done:
             return
         with self.engine.begin() as conn:
             version = bump(conn)
+            changed = {}
+            for lang in {tr.lang for tr in done}:
+                fresh = [tr.item_id for tr in done if tr.lang == lang and tr.changed is None]
+                if fresh:
+                    changed.update(((item_id, lang), instant) for item_id, instant
+                                   in _instants(conn, lang, fresh, now).items())
             # Two executemany statements, not two statements per row: building and
             # compiling a statement per row was most of a cycle that the translation
             # memory answers entirely (bench/cache_hit.py).
@@ -195,7 +209,8 @@ class Store:
                 {"item_id": tr.item_id, "lang": tr.lang, "content_hash": tr.content_hash,
                  "status": tr.status, "title": tr.title, "summary": tr.summary,
                  "body": tr.body, "engine": tr.engine, "reason": tr.reason,
-                 "changed": iso(now), "seq": version,
+                 "changed": changed[tr.item_id, tr.lang] if tr.changed is None
+                 else _instant_iso(tr.changed), "seq": version,
                  "segments": json.dumps(tr.segments, ensure_ascii=False)} for tr in done])
 
     def mark_segment_stale(self, lang: str, seg_key: str) -> None:
@@ -236,12 +251,13 @@ class Store:
         return found
 
     def translated_texts(self, lang: str, item_ids: list[str]) -> dict[str, sa.Row]:
-        """Per item id: (item_id, title, summary, body, engine) of its translation into
-        ``lang``, the fields a feed shows (by name too: ``row.body``). A full rebuild
-        reads 60,000; a ``Translation`` each, with its other columns and its parsed
-        date, cost 45 ms more per language (the 10,000-item benchmark store)."""
+        """Per item id: (item_id, title, summary, body, engine, changed) of its translation
+        into ``lang``, the fields a feed shows, ``changed`` as ISO text (by name too:
+        ``row.body``, but unpacking is 15 times as fast). A full rebuild reads 60,000; a
+        ``Translation`` each, with its other columns and its parsed date, cost 45 ms more
+        per language (the 10,000-item benchmark store)."""
         query = sa.select(translations.c.item_id, translations.c.title, translations.c.summary,
-                          translations.c.body, translations.c.engine
+                          translations.c.body, translations.c.engine, translations.c.changed
                           ).where(translations.c.lang == lang)
         with self.engine.connect() as conn:
             return {row[0]: row for row in among(conn, query, translations.c.item_id, item_ids)}
@@ -394,6 +410,48 @@ class Store:
     def integrity_ok(self) -> bool:
         with self.engine.connect() as conn:
             return conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+
+
+def _instants(conn: sa.Connection, lang: str, item_ids: list[str], now: datetime
+              ) -> dict[str, str]:
+    """A ``changed`` for each of ``item_ids``' translations into ``lang``, all distinct.
+
+    A translated entry is dated by its translation's ``changed`` when that is later
+    than its item's ``updated``, and feed readers and the W3C validator
+    (DuplicateUpdated) expect the entries of a feed to differ in ``updated``; but a
+    cycle stores all its translations at one ``now``. So each takes its own instant
+    in ``now``'s second: the second itself (unless another item's ``updated``, all
+    whole seconds, is that instant), then a microsecond apart, after the last one
+    this language took in that second (kept in ``meta``: a read of the language's
+    ``changed`` values would cost as much as its archive). Microseconds, not the
+    seconds items are spread by: a review delay counts from ``changed``, and 10,000
+    translations (a new model) must not be dated, or held back, hours ahead. The
+    first item given gets the latest instant: translation runs give the newest first.
+    """
+    second = now.astimezone(timezone.utc).replace(microsecond=0)
+    start, key = iso(second), f"changed:{lang}"
+    last = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+    if last and start <= last < iso(second + timedelta(seconds=1)):
+        moment = from_iso(last) + timedelta(microseconds=1)  # later in the same second
+    else:
+        moment = second
+    owner = conn.execute(sa.select(items.c.id).where(items.c.updated == start)
+                         ).scalars().all() if moment == second else []
+    found = {}
+    for item_id in reversed(item_ids):
+        if moment == second and owner and owner != [item_id]:
+            moment += timedelta(microseconds=1)  # another item's instant: not this one's
+        found[item_id] = _instant_iso(moment)
+        moment += timedelta(microseconds=1)
+    meta_put(conn, key, found[item_ids[0]])
+    return found
+
+
+def _instant_iso(moment: datetime) -> str:
+    """``rows.iso``, with the microseconds of an instant that has them: the same text
+    for whole seconds, and the text of two instants still sorts as they do."""
+    moment = moment.astimezone(timezone.utc)
+    return iso(moment) if not moment.microsecond else moment.isoformat()
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import json
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ from pathlib import Path
 import polib
 import pytest
 import sqlalchemy as sa
+from lxml import etree
 
 from syndicator import approvals, catalog, pofile
 from syndicator.catalog import files
@@ -35,6 +37,7 @@ from syndicator import publish
 from syndicator.publish import feeds, parallel, planning, publish_all, write
 from syndicator.schema import INDEXES
 from syndicator.store import open_store
+from syndicator.translate.packages import install_file
 
 from conftest import ROOT, make_config
 
@@ -155,6 +158,75 @@ def test_editing_an_older_archived_item_leaves_the_empty_newest_page_unread(setu
     # Item 3 is on page 2; page 4 is dated by item 5, which did not change.
     assert {lang: sorted(plan.pages) for lang, plan in quick.items()} == \
         {lang: [2] for lang in config.languages}
+
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def _atom_dates(path: Path) -> tuple[str, dict[str, str]]:
+    """(the feed's <updated>, each entry's <updated> by its item's link) of an Atom file."""
+    root = etree.parse(str(path)).getroot()
+    entries = {next(link.get("href") for link in entry.iter(f"{ATOM}link")
+                    if link.get("href").startswith("https://example.org/")):
+               entry.findtext(f"{ATOM}updated") for entry in root.iter(f"{ATOM}entry")}
+    return root.findtext(f"{ATOM}updated"), entries
+
+
+def test_a_translators_correction_redates_its_entry_in_that_language_only_as_a_rebuild_does(
+        setup, tmp_path, monkeypatch, lexicon_package):
+    # 8 items, 2 in the window, pages of 2: item 5, the newest archived, is on page 3,
+    # and dates the empty newest page 4. A real cycle (the lexicon model for en→ru).
+    config, store = setup
+    install_file(lexicon_package, config.argos.packages_dir)
+    run_once(config, store=store, now=NOW + timedelta(hours=1))  # hy: awaiting rows, news.po
+    before = _files(config.output_dir)
+    before_page = _atom_dates(config.output_dir / "ru" / "atom-archive-3.xml")
+    fifth = "desk:item-5"
+    key = next(k for k, source, _ in store.translations_for("ru", [fifth])[fifth].segments
+               if source == "Item number 5")
+    assert approvals.approve(store, "ru", key, "Item number 5", "Новость номер пять", "Анна",
+                             "review", NOW + timedelta(hours=2))
+    full_plans = Counter()
+    real_full = planning.full
+    monkeypatch.setattr(planning, "full", lambda store, config, lang, *a: full_plans.update(
+        [lang]) or real_full(store, config, lang, *a))
+    cycle = NOW + timedelta(hours=3)
+    report = run_once(config, store=store, now=cycle)
+    assert not full_plans  # the quick planner, for every language
+    after = _files(config.output_dir)
+    assert after == _cold(config, store, tmp_path / "cold")
+    changed = {name for name in after if after[name] != before.get(name)}
+    # Its page, and the empty newest page's feed date (JSON Feed has none).
+    assert changed == {f"ru/{name}" for name in ("atom-archive-3.xml", "rss-archive-3.xml",
+                                                "feed-archive-3.json", "atom-archive-4.xml",
+                                                "rss-archive-4.xml")}, report.written
+    link = "https://example.org/news/5"
+    page, entries = _atom_dates(config.output_dir / "ru" / "atom-archive-3.xml")
+    assert entries[link] == page == cycle.isoformat()  # stored then, not approved then
+    assert entries["https://example.org/news/4"] == before_page[1]["https://example.org/news/4"]
+    assert _atom_dates(config.output_dir / "ru" / "atom-archive-4.xml")[0] == cycle.isoformat()
+    items = json.loads(after["ru/feed-archive-3.json"])["items"]
+    assert [i["date_modified"] for i in items if i["url"] == link] == [cycle.isoformat()]
+    assert "Новость номер пять" in after["ru/rss-archive-3.xml"].decode()
+    assert "<lastBuildDate>Wed, 02 Jan 2030 03:00:00 +0000</lastBuildDate>" in \
+        after["ru/rss-archive-3.xml"].decode()
+    published = datetime(2024, 1, 6, tzinfo=timezone.utc).isoformat()  # the item's own
+    for lang in ("en", "hy"):
+        assert _atom_dates(config.output_dir / lang / "atom-archive-3.xml")[1][link] == \
+            published
+
+
+def test_translations_stored_in_the_same_second_date_their_entries_apart(setup):
+    """Each translation gets its own instant, so entries never share an <updated>
+    (the W3C validator's DuplicateUpdated), even when two runs share a second."""
+    config, store = setup  # 8 translations stored at NOW
+    store.upsert_items([_item(20), _item(21), _item(22)], NOW)
+    _translate(store, "ru", NOW)  # 3 more, in the same second
+    publish_all(store, config, NOW + timedelta(hours=1))
+    dates = [date for path in sorted((config.output_dir / "ru").glob("atom*.xml"))
+             for date in _atom_dates(path)[1].values()]
+    assert len(dates) == 11 and len(set(dates)) == 11
+    assert all(date.startswith(NOW.isoformat()[:19]) for date in dates)
 
 
 def _both_plans(store, config):

@@ -163,7 +163,7 @@ def test_rss_atom_and_json_built_from_any_text_parse_and_keep_the_title(raw_titl
     assume(title)
     item = _item(title, body)
     guid = make_guid("https://feeds.example.org/", "ru", item)
-    entry = Entry(item, "ru", "en", "awaiting", guid, title, item.summary, body)
+    entry = Entry(item, "ru", "en", "awaiting", guid, title, item.summary, body, item.updated)
     content = {guid: f"<p>date</p>\n{body}"}
     info = _info(item.updated)
     rss = feeds.rss(info, [entry], content)
@@ -190,7 +190,7 @@ def test_a_character_xml_forbids_is_refused_naming_the_field_and_the_entry(field
     item = _item("Summit", "<p>Body</p>")
     guid = make_guid("https://feeds.example.org/", "ru", item)
     title = f"Sum{bad}mit" if field == "title" else "Summit"
-    entry = Entry(item, "ru", "ru", "translated", guid, title, "", "<p>Body</p>")
+    entry = Entry(item, "ru", "ru", "translated", guid, title, "", "<p>Body</p>", item.updated)
     content = {guid: f"<p>Bo{bad}dy</p>" if field == "content" else "<p>Body</p>"}
     # A second, clean entry first: the column a value sits in must not shift.
     clean = replace(entry, guid=guid + "-2", title="Clean")

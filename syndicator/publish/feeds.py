@@ -99,9 +99,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def feed_updated(entries: list[Entry], fallback: datetime = EPOCH) -> datetime:
-    # Dates come from the items, never from "now", so rebuilding changes no byte;
-    # an empty document takes the caller's item-derived fallback.
-    return max((e.item.updated for e in entries), default=fallback)
+    # The newest entry's ``updated`` (its item's, or its translation's last change).
+    # Dates come from the store, never from "now", so rebuilding changes no byte;
+    # an empty document takes the caller's stored fallback.
+    return max((e.updated for e in entries), default=fallback)
 
 
 def _text(value: str) -> bytes:
@@ -248,8 +249,8 @@ def _rss_items(entries: list[Entry], content: dict[str, str], feed_lang: str) ->
             parts += _html(b"      ", b"content:encoded", html)
         else:
             parts += _html(b"      ", b"description", html)
-        if item.updated.tzinfo is None:  # not written in RSS, but refused as atom() does
-            raise ValueError(f"date without a time zone: {item.updated}")
+        if entry.updated.tzinfo is None:  # not written in RSS, but refused as atom() does
+            raise ValueError(f"date without a time zone: {entry.updated}")
         image = item.image
         parts.append(b"%s%s%s%s      <pubDate>%s</pubDate>\n%s    </item>\n" % (
             b'      <guid isPermaLink="false">%s</guid>\n' % guid if entry.guid else b"",
@@ -318,7 +319,7 @@ def _atom_entries(entries: list[Entry], content: dict[str, str], feed_lang: str,
                          href, _hreflang(_source_lang(entry, entry_links)),
                          b"".join(_alternate(other, lang) for lang, other in others
                                   if other != item.url) if others else b"",
-                         rfc3339(item.updated)))
+                         rfc3339(entry.updated)))
         parts += _html(b"    ", b"content", escaped[entry.guid], b' type="html"')
         parts.append(b"%s%s    <published>%s</published>\n  </entry>\n" % (
             b"".join(b'    <category term="%s"/>\n' % _attr(term) for term in item.categories)

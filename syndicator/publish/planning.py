@@ -43,7 +43,7 @@ class Plan:
     status: dict[str, str]  # entry status per item id to render
     pages: dict[int, list[str]]  # archive pages to render: item ids, oldest first
     page_total: int
-    archive_updated: str  # ISO; "" when nothing is archived
+    archive_updated: str  # the newest archived entry's updated, ISO; "" if none is
     stamps: dict[int, str]  # the rendered pages' new digests
 
 
@@ -116,7 +116,9 @@ def decide(config: Config, lang: str, content_hash: str, tr, now: datetime) -> s
         changed = current.changed
         if delay and changed:
             changed = from_iso(changed) if isinstance(changed, str) else changed
-            if (now - changed).total_seconds() < delay:
+            # From the second it was stored: the store's microseconds only tell apart
+            # the translations stored in one second (store._instants).
+            if (now - changed.replace(microsecond=0)).total_seconds() < delay:
                 return None  # machine output waits for review until the delay is over
         return "translated"
     # No usable translation: the source text, labelled with the *source* language,
@@ -132,7 +134,12 @@ def _shows_everything(config: Config, lang: str) -> bool:
 def _visible(config: Config, lang: str, rows, trs: dict, now: datetime):
     """(id, updated, digest line, status) of each of ``rows`` that ``lang`` shows.
 
-    ``rows`` are item states ``(id, published, updated, content_hash, seq)``."""
+    ``rows`` are item states ``(id, published, updated, content_hash, seq)``;
+    ``updated`` is the entry's, as ``publish._shown`` dates it: the item's, or its
+    translation's ``changed`` when that is later and the entry shows the translation.
+    (ISO text in UTC, compared as such: text that sorts as its instants do, ``rows.iso``
+    and ``store._instant_iso``.) The digest line need not hold it: the translation's
+    ``seq`` moves with ``changed``."""
     source, plain = lang == config.source_language, _shows_everything(config, lang)
     for row in rows:
         item_id, content_hash = row[0], row[3]
@@ -147,7 +154,10 @@ def _visible(config: Config, lang: str, rows, trs: dict, now: datetime):
             shown = decide(config, lang, content_hash, tr, now)
         if shown is not None:
             line = f"{' '.join(map(str, row))} {shown} {tr[4] if tr else None}"
-            yield item_id, row[2], line, shown
+            updated = row[2]
+            if (shown == "translated" or shown == "reviewed") and tr[3] > updated:
+                updated = tr[3]
+            yield item_id, updated, line, shown
 
 
 def _digest(settings: str, lang: str, page: int, total: int, rows: list,

@@ -8,6 +8,7 @@ language) or ``failed`` (with the reason; retried next cycle).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from datetime import datetime
@@ -169,7 +170,8 @@ def _translate_language(store: Store, engines: Engines, src: str, lang: str,
     done = [_assemble(item, segs, lang, version, machine, approved, keep_stale,
                       "failed" if route else "awaiting", reason) for item, segs in plan]
     existing = store.translations_for(lang, [i.id for i in items])
-    store.save_translations([t for t in done if _changed(existing.get(t.item_id), t)], now)
+    store.save_translations([_dated(existing.get(t.item_id), t) for t in done
+                             if _changed(existing.get(t.item_id), t)], now)
     return sum(t.status in ("translated", "reviewed") for t in done)
 
 
@@ -180,6 +182,30 @@ def _changed(old: Translation | None, new: Translation) -> bool:
     return (old.status, old.content_hash, old.title, old.body, old.summary, old.segments,
             old.reason) != (new.status, new.content_hash, new.title, new.body, new.summary,
                             new.segments, new.reason)
+
+
+def _dated(old: Translation | None, new: Translation) -> Translation:
+    """``new``, keeping ``old``'s ``changed`` when a feed would show the same thing.
+
+    Feeds date a translated entry by ``changed`` (Atom <updated>), and a review
+    delay counts from it: re-assembling a stale row (``translate --refresh``, an
+    approval that left the text as it was) into the same text must move neither.
+    A new ``content_hash`` alone is no change of the text: the item's own
+    ``updated`` moved with its edit.
+    """
+    if old is None or old.changed is None or _shown(old) != _shown(new):
+        return new
+    return dataclasses.replace(new, changed=old.changed)
+
+
+def _shown(tr: Translation) -> tuple[str, str, str, str]:
+    """What a feed shows of a translation: its status and its text. A row marked stale
+    still holds the text it had; "human" is the engine of reviewed rows only
+    (``_assemble``), and only translated and reviewed rows have a title."""
+    status = tr.status
+    if status == "stale" and tr.title:
+        status = "reviewed" if tr.engine == "human" else "translated"
+    return status, tr.title, tr.summary, tr.body
 
 
 def _machine_texts(store: Store, engines: Engines, route: Route, version: str, src: str,
