@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 
 def item_key(item_id: str) -> str:
@@ -94,6 +94,19 @@ class Segment:
         return f"{item_key(self.item_id)}#{self.field}[{self.block}{suffix}]"
 
 
+# ``Translation.changed`` of a new text for an item version that already had one (a
+# translation arriving after the source text was shown, a correction, a new model):
+# the store gives it an instant with microseconds, the mark of a revision, which
+# alone dates the entry (``revised``). A first text of a version is stored at the
+# whole second: the item's own date dates it, as it does before this mark existed.
+REVISION = datetime(1, 1, 1, tzinfo=timezone.utc)
+
+
+def revised(changed: datetime | None) -> bool:
+    """Whether a stored ``changed`` is that of a revision (see ``REVISION``)."""
+    return changed is not None and changed.microsecond != 0
+
+
 @dataclass(frozen=True)
 class Translation:
     """One item's text in one target language, or why there is none."""
@@ -107,7 +120,8 @@ class Translation:
     engine: str = ""  # e.g. "argos:en_ru-1.9"
     reason: str = ""
     # When the text a feed shows (status, title, summary, body) last changed. None: now,
-    # as the store saves it; a re-assembly that gives the same text carries the old one.
+    # as the store saves it; a re-assembly that gives the same text carries the old one;
+    # REVISION: a new text of the same item version (see ``revised``).
     changed: datetime | None = None
     # (segment key, source text, machine text or "") for every segment: news.po's entries.
     segments: tuple[tuple[str, str, str], ...] = ()

@@ -19,7 +19,7 @@ from typing import Iterable
 import sqlalchemy as sa
 
 from .errors import StoreError
-from .models import Item, SourceItem, Translation
+from .models import REVISION, Item, SourceItem, Translation
 from .rows import from_iso, iso, item_from_row, item_values
 from .schema import (guids, http_cache, items, memory, meta, migrate, pages, runs,
                      source_state, translations)
@@ -180,11 +180,11 @@ class Store:
     def save_translations(self, done: Iterable[Translation], now: datetime) -> None:
         """Store translations, each as its item's one row in its language.
 
-        ``changed`` (when the text a feed shows last changed: feeds date the entry by
-        it, a review delay counts from it) is kept when the translation carries one (a
-        re-assembly into the same text, ``translate._dated``); else it is ``now``, made
-        unique in the language (``_instants``). ``seq`` is always the new data version:
-        the row changed.
+        ``changed`` (when the text a feed shows last changed: a review delay counts
+        from it) is kept when the translation carries one (a re-assembly into the same
+        text, ``translate._dated``); a revision (``models.REVISION``, which dates its
+        entry) gets an instant of its own in ``now``'s second (``_instants``); else it
+        is ``now``. ``seq`` is always the new data version: the row changed.
         """
         # The last one per item and language wins, as one write after another would.
         done = list({(tr.item_id, tr.lang): tr for tr in done}.values())
@@ -194,7 +194,8 @@ class Store:
             version = bump(conn)
             changed = {}
             for lang in {tr.lang for tr in done}:
-                fresh = [tr.item_id for tr in done if tr.lang == lang and tr.changed is None]
+                fresh = [tr.item_id for tr in done
+                         if tr.lang == lang and tr.changed is REVISION]
                 if fresh:
                     changed.update(((item_id, lang), instant) for item_id, instant
                                    in _instants(conn, lang, fresh, now).items())
@@ -209,8 +210,8 @@ class Store:
                 {"item_id": tr.item_id, "lang": tr.lang, "content_hash": tr.content_hash,
                  "status": tr.status, "title": tr.title, "summary": tr.summary,
                  "body": tr.body, "engine": tr.engine, "reason": tr.reason,
-                 "changed": changed[tr.item_id, tr.lang] if tr.changed is None
-                 else _instant_iso(tr.changed), "seq": version,
+                 "changed": iso(now) if tr.changed is None else changed[tr.item_id, tr.lang]
+                 if tr.changed is REVISION else _instant_iso(tr.changed), "seq": version,
                  "segments": json.dumps(tr.segments, ensure_ascii=False)} for tr in done])
 
     def mark_segment_stale(self, lang: str, seg_key: str) -> None:
@@ -414,35 +415,29 @@ class Store:
 
 def _instants(conn: sa.Connection, lang: str, item_ids: list[str], now: datetime
               ) -> dict[str, str]:
-    """A ``changed`` for each of ``item_ids``' translations into ``lang``, all distinct.
+    """A ``changed`` for each revision of ``item_ids``' translations into ``lang``: all
+    distinct, with microseconds (the mark of a revision, ``models.revised``).
 
-    A translated entry is dated by its translation's ``changed`` when that is later
-    than its item's ``updated``, and feed readers and the W3C validator
-    (DuplicateUpdated) expect the entries of a feed to differ in ``updated``; but a
-    cycle stores all its translations at one ``now``. So each takes its own instant
-    in ``now``'s second: the second itself (unless another item's ``updated``, all
-    whole seconds, is that instant), then a microsecond apart, after the last one
-    this language took in that second (kept in ``meta``: a read of the language's
+    A revised entry is dated by its ``changed``, and feed readers and the W3C
+    validator (DuplicateUpdated) expect a feed's entries to differ in ``updated``;
+    a new model can revise a language's every entry in one cycle. So each takes
+    its own instant in ``now``'s second, a microsecond apart, after the last one
+    this language took in that second (kept in ``meta``: reading the language's
     ``changed`` values would cost as much as its archive). Microseconds, not the
     seconds items are spread by: a review delay counts from ``changed``, and 10,000
-    translations (a new model) must not be dated, or held back, hours ahead. The
-    first item given gets the latest instant: translation runs give the newest first.
+    revisions must not be dated, or held back, hours ahead. The first item given
+    gets the latest instant: translation runs give the newest first.
     """
     second = now.astimezone(timezone.utc).replace(microsecond=0)
     start, key = iso(second), f"changed:{lang}"
     last = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+    moment = second
     if last and start <= last < iso(second + timedelta(seconds=1)):
-        moment = from_iso(last) + timedelta(microseconds=1)  # later in the same second
-    else:
-        moment = second
-    owner = conn.execute(sa.select(items.c.id).where(items.c.updated == start)
-                         ).scalars().all() if moment == second else []
+        moment = from_iso(last)  # later in the same second
     found = {}
     for item_id in reversed(item_ids):
-        if moment == second and owner and owner != [item_id]:
-            moment += timedelta(microseconds=1)  # another item's instant: not this one's
+        moment += timedelta(microseconds=1 if moment.microsecond != 999_999 else 2)
         found[item_id] = _instant_iso(moment)
-        moment += timedelta(microseconds=1)
     meta_put(conn, key, found[item_ids[0]])
     return found
 

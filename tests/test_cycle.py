@@ -82,31 +82,13 @@ def test_each_entry_starts_with_a_localised_date_line(published):
 
 
 def test_dates_come_from_the_store_never_from_now(published, tmp_path):
-    """Entries showing the English text are dated by their items; translated ones by
-    when their translation was stored, if later (this cycle: the items are of 2024).
-    A publish at another time, from a copy of the store, writes the same bytes."""
-    with sqlite3.connect(published.config.store_path) as db:
-        stored = {(lang, url): changed for lang, url, changed in db.execute(
-            "SELECT lang, url, changed FROM translations JOIN items ON id = item_id "
-            "WHERE status = 'translated'")}
-    db.close()
-    english = {_original(e): e.findtext(f"{ATOM}updated")
-               for e in _atom(published, "en").iter(f"{ATOM}entry")}
-    translated = set()
+    """The first text of each item, translated or not, is dated by its item (the
+    items are of 2024, the cycle of 2030). A publish at another time, from a copy of
+    the store, writes the same bytes."""
     for lang in LANGS:
-        for entry in _atom(published, lang).iter(f"{ATOM}entry"):
-            url, updated = _original(entry), entry.findtext(f"{ATOM}updated")
-            if entry.get(XML_LANG) or lang == "en":  # the English text
-                assert updated == english[url], (lang, url)
-            else:
-                assert updated == stored[lang, url], (lang, url)
-                assert updated.startswith(FROZEN_NOW.isoformat()[:19])
-                translated.add(lang)
-        if lang not in translated:
-            for name in ("rss.xml", "atom.xml"):
-                text = (published.feeds / lang / name).read_text()
-                assert str(FROZEN_NOW.year) not in text, (lang, name)
-    assert translated == {"ru", "be"}
+        for name in ("rss.xml", "atom.xml"):
+            text = (published.feeds / lang / name).read_text()
+            assert str(FROZEN_NOW.year) not in text, (lang, name)
     root = _atom(published, "en")
     assert root.findtext(f"{ATOM}updated") == "2024-09-04T21:00:00+00:00"
     rss = etree.parse(str(published.feeds / "en" / "rss.xml")).getroot()
@@ -122,11 +104,6 @@ def test_dates_come_from_the_store_never_from_now(published, tmp_path):
     publish_all(store, copy, FROZEN_NOW + timedelta(days=400))
     store.engine.dispose()
     assert _files(copy.output_dir) == _files(published.feeds)
-
-
-def _original(entry) -> str:
-    return next(link.get("href") for link in entry.iter(f"{ATOM}link")
-                if link.get("rel") == "alternate")
 
 
 def _files(folder) -> dict:

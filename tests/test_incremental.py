@@ -32,7 +32,7 @@ from syndicator.catalog import files
 from syndicator.catalog import catalog_path, export_catalog
 from syndicator.cycle import run_once
 from syndicator.errors import PublishError, SyndicatorError
-from syndicator.models import SourceItem, Translation
+from syndicator.models import REVISION, SourceItem, Translation
 from syndicator import publish
 from syndicator.publish import feeds, parallel, planning, publish_all, write
 from syndicator.schema import INDEXES
@@ -202,11 +202,12 @@ def test_a_translators_correction_redates_its_entry_in_that_language_only_as_a_r
                                                 "rss-archive-4.xml")}, report.written
     link = "https://example.org/news/5"
     page, entries = _atom_dates(config.output_dir / "ru" / "atom-archive-3.xml")
-    assert entries[link] == page == cycle.isoformat()  # stored then, not approved then
+    revised = entries[link]  # stored then, not approved then; a revision's microseconds
+    assert revised == page and revised.startswith(cycle.isoformat()[:19] + ".")
     assert entries["https://example.org/news/4"] == before_page[1]["https://example.org/news/4"]
-    assert _atom_dates(config.output_dir / "ru" / "atom-archive-4.xml")[0] == cycle.isoformat()
+    assert _atom_dates(config.output_dir / "ru" / "atom-archive-4.xml")[0] == revised
     items = json.loads(after["ru/feed-archive-3.json"])["items"]
-    assert [i["date_modified"] for i in items if i["url"] == link] == [cycle.isoformat()]
+    assert [i["date_modified"] for i in items if i["url"] == link] == [revised]
     assert "Новость номер пять" in after["ru/rss-archive-3.xml"].decode()
     assert "<lastBuildDate>Wed, 02 Jan 2030 03:00:00 +0000</lastBuildDate>" in \
         after["ru/rss-archive-3.xml"].decode()
@@ -216,17 +217,26 @@ def test_a_translators_correction_redates_its_entry_in_that_language_only_as_a_r
             published
 
 
-def test_translations_stored_in_the_same_second_date_their_entries_apart(setup):
-    """Each translation gets its own instant, so entries never share an <updated>
-    (the W3C validator's DuplicateUpdated), even when two runs share a second."""
-    config, store = setup  # 8 translations stored at NOW
-    store.upsert_items([_item(20), _item(21), _item(22)], NOW)
-    _translate(store, "ru", NOW)  # 3 more, in the same second
-    publish_all(store, config, NOW + timedelta(hours=1))
-    dates = [date for path in sorted((config.output_dir / "ru").glob("atom*.xml"))
-             for date in _atom_dates(path)[1].values()]
-    assert len(dates) == 11 and len(set(dates)) == 11
-    assert all(date.startswith(NOW.isoformat()[:19]) for date in dates)
+def test_revisions_stored_in_the_same_second_date_their_entries_apart(setup):
+    """Each revision gets its own instant, so entries never share an <updated>
+    (the W3C validator's DuplicateUpdated), even when two runs share a second;
+    first translations keep their items' dates."""
+    config, store = setup  # 8 translations stored at NOW: their items date them
+    current = store.translations_for("ru", [f"desk:item-{n}" for n in range(8)])
+    revised_at = NOW + timedelta(hours=1)
+    for batch in (range(0, 3), range(3, 5)):  # two runs in one second
+        store.save_translations([dataclasses.replace(
+            current[f"desk:item-{n}"], title=f"Revised {n}", changed=REVISION)
+            for n in batch], revised_at)
+    publish_all(store, config, revised_at)
+    dates = {link: date for path in sorted((config.output_dir / "ru").glob("atom*.xml"))
+             for link, date in _atom_dates(path)[1].items()}
+    revised = [dates[f"https://example.org/news/{n}"] for n in range(5)]
+    assert len(set(revised)) == 5
+    assert all(date.startswith(revised_at.isoformat()[:19] + ".") for date in revised)
+    for n in (5, 6, 7):
+        assert dates[f"https://example.org/news/{n}"] == \
+            (datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(days=n)).isoformat()
 
 
 def _both_plans(store, config):

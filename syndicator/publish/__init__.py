@@ -27,7 +27,7 @@ from markupsafe import escape
 
 from .. import __version__
 from ..config import Config
-from ..models import Entry, Item, Translation
+from ..models import Entry, Item, Translation, revised
 from ..rows import from_iso
 from ..store import Store
 from . import archive, collector, feeds, i18n, parallel, planning, websub
@@ -313,9 +313,10 @@ def _shown(config: Config, lang: str, status: str, item: Item, guid: str,
         else:  # a row of translated_texts, unpacked: by name, 0.6 µs a field
             _, title, summary, body, engine, changed = tr
             changed = _CHANGED.get(changed) or _changed_at(changed)
-        # Dated by the later of the item's edit and the translation's last change of
-        # text (RFC 4287 4.2.15): a correction reaches readers who have the entry.
-        updated = changed if changed is not None and changed > item.updated else item.updated
+        # A revision (a correction, a translation arriving after the source text was
+        # shown) dates the entry when later than the item's edit (RFC 4287 4.2.15): it
+        # reaches readers who have the entry. A first text of a version does not.
+        updated = changed if revised(changed) and changed > item.updated else item.updated
         return Entry(item, lang, lang, status, guid, title, summary, body, updated,
                      "human" if status == "reviewed" else engine)
     # The source text, as the item dates it: "awaiting" or "failed".

@@ -136,7 +136,8 @@ def _visible(config: Config, lang: str, rows, trs: dict, now: datetime):
 
     ``rows`` are item states ``(id, published, updated, content_hash, seq)``;
     ``updated`` is the entry's, as ``publish._shown`` dates it: the item's, or its
-    translation's ``changed`` when that is later and the entry shows the translation.
+    translation's ``changed`` when that is a revision (``models.revised``), later,
+    and the entry shows the translation.
     (ISO text in UTC, compared as such: text that sorts as its instants do, ``rows.iso``
     and ``store._instant_iso``.) The digest line need not hold it: the translation's
     ``seq`` moves with ``changed``."""
@@ -155,7 +156,9 @@ def _visible(config: Config, lang: str, rows, trs: dict, now: datetime):
         if shown is not None:
             line = f"{' '.join(map(str, row))} {shown} {tr[4] if tr else None}"
             updated = row[2]
-            if (shown == "translated" or shown == "reviewed") and tr[3] > updated:
+            # A revision's changed has microseconds ("."), a first text's none.
+            if (shown == "translated" or shown == "reviewed") and "." in tr[3] \
+                    and tr[3] > updated:
                 updated = tr[3]
             yield item_id, updated, line, shown
 

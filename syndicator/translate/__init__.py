@@ -16,7 +16,7 @@ from typing import Callable, Protocol
 
 from ..config import Config, parse_route
 from ..errors import ModelError, TranslationError
-from ..models import Item, Segment, Translation
+from ..models import REVISION, Item, Segment, Translation
 from ..store import Store
 from . import control
 from .blocks import render_body, segments
@@ -185,17 +185,19 @@ def _changed(old: Translation | None, new: Translation) -> bool:
 
 
 def _dated(old: Translation | None, new: Translation) -> Translation:
-    """``new``, keeping ``old``'s ``changed`` when a feed would show the same thing.
+    """``new``, with the ``changed`` it is stored with.
 
-    Feeds date a translated entry by ``changed`` (Atom <updated>), and a review
-    delay counts from it: re-assembling a stale row (``translate --refresh``, an
-    approval that left the text as it was) into the same text must move neither.
-    A new ``content_hash`` alone is no change of the text: the item's own
-    ``updated`` moved with its edit.
+    A review delay counts from ``changed``, and a revision's dates the entry
+    (``models.REVISION``): re-assembling a stale row (``translate --refresh``, an
+    approval that left the text as it was) into the same text moves neither. A
+    new text for the same item version is a revision; a first text of a version
+    (a new item, an edit) is not: the item's own ``updated`` dates it.
     """
-    if old is None or old.changed is None or _shown(old) != _shown(new):
-        return new
-    return dataclasses.replace(new, changed=old.changed)
+    if old is not None and old.changed is not None and _shown(old) == _shown(new):
+        return dataclasses.replace(new, changed=old.changed)
+    if old is not None and old.content_hash == new.content_hash:
+        return dataclasses.replace(new, changed=REVISION)
+    return new
 
 
 def _shown(tr: Translation) -> tuple[str, str, str, str]:
