@@ -1,10 +1,11 @@
 """Statements the store's methods share, run on the caller's connection or
 inside its transaction: reads by a list of ids, the meta table and its data
-version, and the unique ``updated`` instant of a stored item."""
+version, the unique ``updated`` instant of a stored item, and the instants of
+revised translations."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
@@ -76,3 +77,39 @@ def unique_updated(conn: sa.Connection, values: dict, starts: dict[str, datetime
                 starts[asked] = moment + timedelta(seconds=1)
                 return {**values, "updated": iso(moment)}
             moment += timedelta(seconds=1)
+
+
+def revision_instants(conn: sa.Connection, lang: str, item_ids: list[str], now: datetime
+              ) -> dict[str, str]:
+    """A ``changed`` for each revision of ``item_ids``' translations into ``lang``: all
+    distinct, with microseconds (the mark of a revision, ``models.revised``).
+
+    A revised entry is dated by its ``changed``, and feed readers and the W3C
+    validator (DuplicateUpdated) expect a feed's entries to differ in ``updated``;
+    a new model can revise a language's every entry in one cycle. So each takes
+    its own instant in ``now``'s second, a microsecond apart, after the last one
+    this language took in that second (kept in ``meta``: reading the language's
+    ``changed`` values would cost as much as its archive). Microseconds, not the
+    seconds items are spread by: a review delay counts from ``changed``, and 10,000
+    revisions must not be dated, or held back, hours ahead. The first item given
+    gets the latest instant: translation runs give the newest first.
+    """
+    second = now.astimezone(timezone.utc).replace(microsecond=0)
+    start, key = iso(second), f"changed:{lang}"
+    last = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+    moment = second
+    if last and start <= last < iso(second + timedelta(seconds=1)):
+        moment = from_iso(last)  # later in the same second
+    found = {}
+    for item_id in reversed(item_ids):
+        moment += timedelta(microseconds=1 if moment.microsecond != 999_999 else 2)
+        found[item_id] = instant_iso(moment)
+    meta_put(conn, key, found[item_ids[0]])
+    return found
+
+
+def instant_iso(moment: datetime) -> str:
+    """``rows.iso``, with the microseconds of an instant that has them: the same text
+    for whole seconds, and the text of two instants still sorts as they do."""
+    moment = moment.astimezone(timezone.utc)
+    return iso(moment) if not moment.microsecond else moment.isoformat()

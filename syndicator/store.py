@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterable
 
@@ -23,7 +23,7 @@ from .models import REVISION, Item, SourceItem, Translation
 from .rows import from_iso, iso, item_from_row, item_values
 from .schema import (guids, http_cache, items, memory, meta, migrate, pages, runs,
                      source_state, translations)
-from .statements import among, bump, meta_put, unique_updated
+from .statements import among, bump, instant_iso, meta_put, revision_instants, unique_updated
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ class Store:
         ``changed`` (when the text a feed shows last changed: a review delay counts
         from it) is kept when the translation carries one (a re-assembly into the same
         text, ``translate._dated``); a revision (``models.REVISION``, which dates its
-        entry) gets an instant of its own in ``now``'s second (``_instants``); else it
+        entry) gets an instant of its own in ``now``'s second (``statements.revision_instants``); else it
         is ``now``. ``seq`` is always the new data version: the row changed.
         """
         # The last one per item and language wins, as one write after another would.
@@ -198,7 +198,7 @@ class Store:
                          if tr.lang == lang and tr.changed is REVISION]
                 if fresh:
                     changed.update(((item_id, lang), instant) for item_id, instant
-                                   in _instants(conn, lang, fresh, now).items())
+                                   in revision_instants(conn, lang, fresh, now).items())
             # Two executemany statements, not two statements per row: building and
             # compiling a statement per row was most of a cycle that the translation
             # memory answers entirely (bench/cache_hit.py).
@@ -211,7 +211,7 @@ class Store:
                  "status": tr.status, "title": tr.title, "summary": tr.summary,
                  "body": tr.body, "engine": tr.engine, "reason": tr.reason,
                  "changed": iso(now) if tr.changed is None else changed[tr.item_id, tr.lang]
-                 if tr.changed is REVISION else _instant_iso(tr.changed), "seq": version,
+                 if tr.changed is REVISION else instant_iso(tr.changed), "seq": version,
                  "segments": json.dumps(tr.segments, ensure_ascii=False)} for tr in done])
 
     def mark_segment_stale(self, lang: str, seg_key: str) -> None:
@@ -411,42 +411,6 @@ class Store:
     def integrity_ok(self) -> bool:
         with self.engine.connect() as conn:
             return conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
-
-
-def _instants(conn: sa.Connection, lang: str, item_ids: list[str], now: datetime
-              ) -> dict[str, str]:
-    """A ``changed`` for each revision of ``item_ids``' translations into ``lang``: all
-    distinct, with microseconds (the mark of a revision, ``models.revised``).
-
-    A revised entry is dated by its ``changed``, and feed readers and the W3C
-    validator (DuplicateUpdated) expect a feed's entries to differ in ``updated``;
-    a new model can revise a language's every entry in one cycle. So each takes
-    its own instant in ``now``'s second, a microsecond apart, after the last one
-    this language took in that second (kept in ``meta``: reading the language's
-    ``changed`` values would cost as much as its archive). Microseconds, not the
-    seconds items are spread by: a review delay counts from ``changed``, and 10,000
-    revisions must not be dated, or held back, hours ahead. The first item given
-    gets the latest instant: translation runs give the newest first.
-    """
-    second = now.astimezone(timezone.utc).replace(microsecond=0)
-    start, key = iso(second), f"changed:{lang}"
-    last = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
-    moment = second
-    if last and start <= last < iso(second + timedelta(seconds=1)):
-        moment = from_iso(last)  # later in the same second
-    found = {}
-    for item_id in reversed(item_ids):
-        moment += timedelta(microseconds=1 if moment.microsecond != 999_999 else 2)
-        found[item_id] = _instant_iso(moment)
-    meta_put(conn, key, found[item_ids[0]])
-    return found
-
-
-def _instant_iso(moment: datetime) -> str:
-    """``rows.iso``, with the microseconds of an instant that has them: the same text
-    for whole seconds, and the text of two instants still sorts as they do."""
-    moment = moment.astimezone(timezone.utc)
-    return iso(moment) if not moment.microsecond else moment.isoformat()
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -56,7 +56,7 @@ EMBED_JS = Path(__file__).resolve().parent.parent / "assets" / "embed.js"
 # what pages already published say, so that the next publish renders each of them
 # once (writing only those whose bytes differ). 2: archive entries label their
 # original with the source language; language tags in BCP 47 form ("pt-BR"). 3: a
-# translated entry is dated by its translation's last change of text when later.
+# revision of a translation dates its entry (models.REVISION).
 OUTPUT_REVISION = 3
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("syndicator", "templates"),
@@ -324,8 +324,8 @@ def _shown(config: Config, lang: str, status: str, item: Item, guid: str,
                  item.body, item.updated)
 
 
-# Each translation's ``changed``, parsed: a full rebuild reads 60,000, and a cycle gives
-# each language's translations of the same items the same instants (store._instants).
+# Each translation's ``changed``, parsed: a full rebuild reads 60,000, and the
+# translations a cycle stores share its second (revisions a microsecond apart).
 # Parsed once each, they are also one datetime each, which rfc3339's cache then finds
 # at once. A dict, looked up inline: an lru_cache call cost as much again per entry.
 _CHANGED: dict[str, datetime] = {}

@@ -117,7 +117,7 @@ def decide(config: Config, lang: str, content_hash: str, tr, now: datetime) -> s
         if delay and changed:
             changed = from_iso(changed) if isinstance(changed, str) else changed
             # From the second it was stored: the store's microseconds only tell apart
-            # the translations stored in one second (store._instants).
+            # the translations stored in one second (statements.revision_instants).
             if (now - changed.replace(microsecond=0)).total_seconds() < delay:
                 return None  # machine output waits for review until the delay is over
         return "translated"
@@ -139,7 +139,7 @@ def _visible(config: Config, lang: str, rows, trs: dict, now: datetime):
     translation's ``changed`` when that is a revision (``models.revised``), later,
     and the entry shows the translation.
     (ISO text in UTC, compared as such: text that sorts as its instants do, ``rows.iso``
-    and ``store._instant_iso``.) The digest line need not hold it: the translation's
+    and ``statements.instant_iso``.) The digest line need not hold it: the translation's
     ``seq`` moves with ``changed``."""
     source, plain = lang == config.source_language, _shows_everything(config, lang)
     for row in rows:
