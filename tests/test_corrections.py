@@ -42,6 +42,16 @@ def _later(hours: int):
     return FROZEN_NOW + timedelta(hours=hours)
 
 
+def _with_approved_title(project):
+    """A project after two cycles, the first item's title approved in news.po."""
+    configure, _ = project
+    config = configure()
+    run_once(config, now=FROZEN_NOW)
+    _edit(config, "ru", {TITLE: "Генсек ОДКБ на учениях"})
+    run_once(config, now=_later(1))
+    return config
+
+
 def test_an_approved_paragraph_keeps_its_text_when_a_paragraph_is_inserted_above(project):
     configure, site = project
     config = configure(stale={"ru": "approved"})  # the policy that shows old approvals
@@ -70,11 +80,7 @@ def _paragraphs(content: str) -> list[str]:
 
 
 def test_a_fuzzy_draft_of_an_approved_entry_survives_the_next_merges(project):
-    configure, _ = project
-    config = configure()
-    run_once(config, now=FROZEN_NOW)
-    _edit(config, "ru", {TITLE: "Генсек ОДКБ на учениях"})
-    run_once(config, now=_later(1))
+    config = _with_approved_title(project)
     po = _po(config, "ru")
     draft = next(e for e in po if e.msgid == TITLE)
     draft.msgstr, draft.flags = "ЧЕРНОВИК: Генсек ОДКБ на финале учений", ["fuzzy"]
@@ -95,11 +101,7 @@ def test_a_fuzzy_draft_of_an_approved_entry_survives_the_next_merges(project):
 def test_a_merge_before_the_import_keeps_a_revision_of_an_approved_entry(project):
     # A save landing while a cycle translates (after its import, before its merge),
     # or a web approval's merge, must not put the old approved text back.
-    configure, _ = project
-    config = configure()
-    run_once(config, now=FROZEN_NOW)
-    _edit(config, "ru", {TITLE: "Генсек ОДКБ на учениях"})
-    run_once(config, now=_later(1))
+    config = _with_approved_title(project)
     _edit(config, "ru", {TITLE: "Генсек ОДКБ на финале учений «Рубеж-2024»"})
     store = open_store(config.store_path)
     approve(store, "ru", _entry(config, PLACE).msgctxt, PLACE, "Мероприятие прошло.",
@@ -113,11 +115,7 @@ def test_a_merge_before_the_import_keeps_a_revision_of_an_approved_entry(project
 
 
 def test_an_old_copy_of_news_po_saved_over_a_web_approval_does_not_revert_it(project):
-    configure, _ = project
-    config = configure()
-    run_once(config, now=FROZEN_NOW)
-    _edit(config, "ru", {TITLE: "Генсек ОДКБ на учениях"})
-    run_once(config, now=_later(1))
+    config = _with_approved_title(project)
     path = catalog_path(config, "ru")
     opened = _po(config, "ru")  # an editor opens the file ...
     store = open_store(config.store_path)
@@ -135,11 +133,7 @@ def test_an_old_copy_of_news_po_saved_over_a_web_approval_does_not_revert_it(pro
 
 
 def test_a_source_edited_and_reverted_shows_its_approval_unflagged_again(project):
-    configure, site = project
-    config = configure()
-    run_once(config, now=FROZEN_NOW)
-    _edit(config, "ru", {TITLE: "Генсек ОДКБ на учениях"})
-    run_once(config, now=_later(1))
+    config, site = _with_approved_title(project), project[1]
     page = site.root / ROCK
     original = page.read_text()
     page.write_text(original.replace("attends final stage", "visits final stage"))
