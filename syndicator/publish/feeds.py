@@ -99,7 +99,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def feed_updated(entries: list[Entry], fallback: datetime = EPOCH) -> datetime:
-    # The newest entry's ``updated`` (its item's, or its translation's last change).
+    # The newest entry's ``updated`` (its item's, or a revision's: models.REVISION).
     # Dates come from the store, never from "now", so rebuilding changes no byte;
     # an empty document takes the caller's stored fallback.
     return max((e.updated for e in entries), default=fallback)

@@ -41,7 +41,7 @@ def _item(entry: Entry, html: str, alternates: list[dict]) -> dict:
         "content_html": html,
         # orjson writes an aware datetime as RFC 3339, the text isoformat() gives.
         "date_published": entry.item.published,
-        "date_modified": entry.updated,  # the item's edit, or its translation's change
+        "date_modified": entry.updated,  # the item's edit, or a revision's
         "language": bcp47(entry.text_lang),
     }
     if entry.summary:
