@@ -393,6 +393,66 @@ def test_an_edited_item_is_merged_into_the_catalog_without_parsing_it_as_a_full_
     assert path.read_bytes() == spliced
 
 
+def _one_paragraph(n: int) -> SourceItem:
+    """Item ``n`` edited: its second paragraph removed."""
+    return dataclasses.replace(_item(n), body=f"<p>First paragraph of item {n}.</p>")
+
+
+def _keys(store, n: int) -> set[str]:
+    item_id = f"desk:item-{n}"
+    return {key for key, _, _ in store.translations_for("ru", [item_id])[item_id].segments}
+
+
+def test_entries_of_a_removed_paragraph_leave_news_po_spliced_as_in_a_full_merge(setup):
+    config, store = setup
+    _export_ru(store, config)
+    path = catalog_path(config, "ru")
+    before = _keys(store, 7)
+    store.upsert_items([_one_paragraph(7)], NOW)
+    _translate(store, "ru", NOW)
+    removed = before - _keys(store, 7)
+    assert len(removed) == 1  # body[1], "Second one."
+    original = path.read_bytes()
+    assert all(f'msgctxt "{key}"'.encode() in original for key in removed)
+    with _whole_reads() as calls:
+        assert _export_ru(store, config)
+    assert not calls  # spliced, not read whole
+    spliced = path.read_bytes()
+    assert not any(f'msgctxt "{key}"'.encode() in spliced for key in removed)
+    assert b'msgid "First paragraph of item 7."' in spliced
+    assert len(spliced.split(b'msgid "Second one."')) == 8  # items 0-6 keep theirs
+    # The same merge the slow way: the file as it was, and a stamp that forces a parse.
+    path.write_bytes(original)
+    store.meta_set("po-written:ru", "")
+    assert _export_ru(store, config)
+    assert path.read_bytes() == spliced
+
+
+def test_a_removed_paragraph_edited_by_hand_stays_until_imported_and_its_text_returns(
+        setup):
+    config, store = setup
+    _export_ru(store, config)
+    path = catalog_path(config, "ru")
+    key = next(k for k, source, _ in store.translations_for("ru", ["desk:item-6"])[
+        "desk:item-6"].segments if source == "Second one.")
+    po = polib.pofile(str(path))
+    entry = next(e for e in po if e.msgctxt == key)
+    entry.msgstr, entry.flags = "Второй абзац.", []
+    po.save()  # a translator's correction, not imported yet
+    store.upsert_items([_one_paragraph(6)], NOW)  # the source drops that paragraph
+    _translate(store, "ru", NOW)
+    _export_ru(store, config)
+    assert "Второй абзац." in path.read_text(encoding="utf-8")  # kept for the import
+    assert catalog.import_catalog(store, config, "ru", NOW) == 1
+    _export_ru(store, config)
+    assert f'msgctxt "{key}"' not in path.read_text(encoding="utf-8")
+    store.upsert_items([_item(6)], NOW)  # the paragraph comes back, and so does the text
+    _translate(store, "ru", NOW)
+    _export_ru(store, config)
+    back = next(e for e in polib.pofile(str(path)) if e.msgctxt == key)
+    assert back.msgstr == "Второй абзац." and not back.fuzzy
+
+
 def test_a_save_while_entries_are_appended_is_merged_not_overwritten(setup, monkeypatch):
     config, store = setup
     _export_ru(store, config)

@@ -17,8 +17,9 @@ import polib
 import pytest
 
 from syndicator import catalog, pofile
-from syndicator.approvals import Approval, approvals_for
+from syndicator.approvals import Approval, Approved, approvals_for
 from syndicator.catalog import files
+from syndicator.catalog.entries import Retired
 from syndicator.store import open_store
 
 from conftest import live_objects
@@ -168,6 +169,15 @@ def merges_for(path) -> dict[str, list[tuple]]:
     }
 
 
+def retired_for(merges: dict) -> Retired:
+    """Entries of kinds 0-2 belong to items whose segments are gone (keys without
+    "#" are their own item): the untouched ones (kinds 0 and 2) leave, a fuzzy
+    machine text that no longer matches its mark (kind 1, by hand) stays."""
+    gone = {f"item-{i}:{field}" for i in range(120)
+            for field in ("title", "summary", "p1")}
+    return Retired(gone, set(merges), Approved([]))
+
+
 def merged(blocks_of) -> tuple[bytes, bool]:
     blocks = files._Blocks(blocks_of)
     return b"".join(blocks), blocks.appendable
@@ -178,8 +188,8 @@ def test_a_merge_in_parts_writes_the_bytes_of_a_merge_of_the_whole_file(tmp_path
                                                                         name):
     path = write(tmp_path, name)
     merges = merges_for(path)
-    in_parts = merged(files._merged_in_parts(path, "ru", merges, NOW))
-    whole = merged(files._merged_parsed_whole(path, "ru", merges, NOW))
+    in_parts = merged(files._merged_in_parts(path, "ru", merges, retired_for(merges), NOW))
+    whole = merged(files._merged_parsed_whole(path, "ru", merges, retired_for(merges), NOW))
     assert in_parts == whole
     typed = f'msgid "Body {first_of_kind(8)}."\nmsgstr "Текст {first_of_kind(8)}."'
     if name != "syndicator's own":  # the editor's text, not imported yet, is kept
@@ -187,6 +197,11 @@ def test_a_merge_in_parts_writes_the_bytes_of_a_merge_of_the_whole_file(tmp_path
     for text in ('msgstr "Одобрено."', 'msgid "A new item"', '#| msgid "Title ',
                  'msgctxt "item-new:p2"\nmsgid "Nowhere, twice"'):
         assert text.encode("utf-8") in whole[0], text
+    if name != "syndicator's own":  # retired: untouched entries leave, a draft stays
+        kept = whole[0].replace(b"\r\n", b"\n")
+        second = [i for i in range(120) if (i * i + i // 3) % 9 == 2][1]  # not merged
+        assert f'msgctxt "item-{second}:p1"'.encode() not in kept
+        assert f'msgctxt "item-{first_of_kind(1)}:summary"'.encode() in kept
 
 
 UNSTREAMABLE = {
@@ -205,17 +220,17 @@ def test_a_file_parts_could_read_differently_is_merged_whole(tmp_path, small_par
     path.write_text(UNSTREAMABLE[name], encoding="utf-8")
     merges = merges_for(path)
     with pytest.raises(pofile.Unstreamable):
-        merged(files._merged_in_parts(path, "ru", merges, NOW))
+        merged(files._merged_in_parts(path, "ru", merges, retired_for(merges), NOW))
     gc.collect()
     gc.disable()  # only the merge's own collection may free the parsed file
     try:
-        tmp, blocks = files._stage_merge(path, "ru", merges, NOW)
+        tmp, blocks = files._stage_merge(path, "ru", merges, retired_for(merges), NOW)
         assert live_objects(polib.POEntry) == 0
     finally:
         gc.enable()
     with open(tmp, "rb") as staged:
         assert (staged.read(), blocks.appendable) == \
-            merged(files._merged_parsed_whole(path, "ru", merges, NOW))
+            merged(files._merged_parsed_whole(path, "ru", merges, retired_for(merges), NOW))
     files.discard(tmp)
 
 
@@ -224,7 +239,7 @@ def test_a_syntax_error_is_reported_with_its_line_in_the_whole_file(tmp_path, sm
     text = editor_file()
     path.write_text(text + 'this is not PO\n' + editor_file()[len(HEADER):], encoding="utf-8")
     with pytest.raises(OSError, match=rf"line {text.count(chr(10)) + 1}\)"):
-        files._stage_merge(path, "ru", merges_for(path), NOW)
+        files._stage_merge(path, "ru", merges_for(path), retired_for({}), NOW)
     assert [p.name for p in tmp_path.iterdir()] == ["news.po"]  # no temp file left
 
 
@@ -237,7 +252,7 @@ def test_merging_a_large_news_po_holds_one_part_at_a_time(tmp_path, monkeypatch)
     def peak(blocks_of) -> int:
         tracemalloc.start()
         try:
-            for _ in blocks_of(path, "ru", merges, NOW):
+            for _ in blocks_of(path, "ru", merges, retired_for(merges), NOW):
                 pass
             return tracemalloc.get_traced_memory()[1]
         finally:

@@ -19,7 +19,7 @@ import re
 
 import polib
 
-from ..approvals import Approval
+from ..approvals import Approval, Approved, item_of
 
 MACHINE_MARK = "machine:"
 _REVIEWED = re.compile(r"^reviewed by (.*?)(?: \[([0-9a-f]{12})\])?$")
@@ -117,3 +117,27 @@ def update(entry: polib.POEntry, source: str, machine: str, approval: Approval |
         entry.comment = "no engine serves this language yet: translate by hand"
         entry.flags = [f for f in entry.flags if f != "fuzzy"]
 
+
+
+class Retired:
+    """Which entries belong to segments their item no longer has (a paragraph
+    removed by an edit), as msgmerge would make them obsolete.
+
+    They are removed rather than made obsolete: their approvals stay in the
+    store, and a file without ``#~`` entries stays appendable (``files``). Only
+    the entries of the items being merged are looked at, and an entry changed
+    by hand stays until the import has taken its text: it is never lost."""
+
+    def __init__(self, items: set[str], keys: set[str], approved: Approved):
+        """``items``: the item keys (``models.item_key``) being merged; ``keys``: their
+        segments' keys now."""
+        self._items, self._keys, self._approved = items, keys, approved
+
+    def __call__(self, entry: polib.POEntry) -> bool:
+        key = entry.msgctxt
+        if not key or entry.obsolete or key in self._keys or item_of(key) not in self._items:
+            return False
+        if not changed_by_hand(entry):
+            return True
+        approval = self._approved.get(key, entry.msgid)
+        return bool(approval and not entry.fuzzy and approval.text == entry.msgstr.strip())

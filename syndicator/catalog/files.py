@@ -31,9 +31,10 @@ from babel.messages.plurals import get_plural
 from .. import pofile
 from ..approvals import Approved, approvals_for, approvals_of_items
 from ..heap import frees_when_done
+from ..models import item_key
 from ..publish.write import append_in_place, commit, discard, repair_append, stage
 from ..store import Store
-from .entries import merge, update
+from .entries import Retired, merge, update
 
 log = logging.getLogger(__name__)
 WRAP = pofile.WIDTH
@@ -151,7 +152,8 @@ def splice(store: Store, path: Path, lang: str, item_ids: list[str],
 
     It applies when the file is byte for byte syndicator's last merge, without
     obsolete entries, as for an append. Only the entries of ``item_ids`` are
-    parsed and merged; every other entry keeps its bytes, which are what
+    parsed and merged (those of segments the items no longer have are dropped,
+    as ``Retired`` says); every other entry keeps its bytes, which are what
     rendering it again would give, since syndicator rendered them; new entries
     go at the end, where the full merge puts them. The full merge parses and
     renders every entry: with an item edited in a catalog of 10,000 items
@@ -164,6 +166,8 @@ def splice(store: Store, path: Path, lang: str, item_ids: list[str],
     if not _plain(keys.values()):
         return None  # a key gettext would wrap or escape: let polib read the file
     approved = Approved(approvals_for(store, lang).values())
+    items = {item_key(i) for i, tr in wanted.items() if tr.segments}
+    retired = Retired(items, set(keys.values()), approved)
     with locked(path):
         before = stamp(path)
         if _append_mark(store, lang, before) is None:
@@ -171,13 +175,19 @@ def splice(store: Store, path: Path, lang: str, item_ids: list[str],
         blocks = path.read_bytes().split(b"\n\n")  # the header, then one per entry
         blocks[-1] = blocks[-1][:-1]  # without the file's last newline
         where = {}  # key -> index of its block; the last one, as the full merge's by_key
+        gone = []  # indexes of other blocks of these items: segments they no longer have
+        items_bytes = {i.encode("utf-8") for i in items}
         for index in range(1, len(blocks)):
             found = _MSGCTXT.search(blocks[index])
             if found and found.group(1) in keys:
                 where[keys[found.group(1)]] = index
-        po = polib.pofile(b"\n\n".join([blocks[0], *(blocks[i] for i in sorted(where.values()))])
-                          .decode("utf-8"), wrapwidth=WRAP)
+            elif found and found.group(1).rsplit(b"#", 1)[0] in items_bytes:
+                gone.append(index)
+        po = _parsed(blocks, sorted(where.values()))
         by_key = {e.msgctxt: e for e in po if e.msgctxt}
+        for index, entry in zip(gone, _parsed(blocks, gone)):
+            if retired(entry):
+                blocks[index] = None
         for item_id in item_ids:
             tr = wanted.get(item_id)
             for key, source, machine in (tr.segments if tr else ()):
@@ -186,7 +196,7 @@ def splice(store: Store, path: Path, lang: str, item_ids: list[str],
         for key, index in where.items():
             blocks[index] = pofile.entry_bytes(by_key[key])
         blocks += [pofile.entry_bytes(entry) for key, entry in by_key.items() if key not in where]
-        pieces = _Blocks(iter(blocks))
+        pieces = _Blocks(block for block in blocks if block is not None)
         tmp = stage(path, pieces)  # not joined: the file's bytes are held once, not twice
         if stamp(path) != before:
             discard(tmp)
@@ -195,6 +205,12 @@ def splice(store: Store, path: Path, lang: str, item_ids: list[str],
             commit(tmp, path)
         _written(store, lang, path, before, tmp is not None, pieces.appendable)
         return tmp is not None
+
+
+def _parsed(blocks: list[bytes], indexes: list[int]) -> polib.POFile:
+    """The entries of ``blocks[indexes]``, parsed under the file's header (block 0)."""
+    return polib.pofile(b"\n\n".join([blocks[0], *(blocks[i] for i in indexes)])
+                        .decode("utf-8"), wrapwidth=WRAP)
 
 
 def merge_whole(store: Store, lang: str, path: Path, item_ids: list[str],
@@ -212,11 +228,13 @@ def merge_whole(store: Store, lang: str, path: Path, item_ids: list[str],
         for key, source, machine in (tr.segments if tr else ()):
             merges.setdefault(key, []).append(
                 (source, machine, approved.get(key, source), tr.engine, urls[item_id]))
-    del wanted, approved
+    retired = Retired({item_key(i) for i, tr in wanted.items() if tr.segments}, set(merges),
+                      approved)
+    del wanted
     for _attempt in range(5):
         with locked(path):
             before = stamp(path)
-            tmp, blocks = _stage_merge(path, lang, merges, now)
+            tmp, blocks = _stage_merge(path, lang, merges, retired, now)
             # A PO editor does not take our lock: if the file changed while we merged,
             # merge again from its new contents rather than overwrite the save.
             if stamp(path) == before:
@@ -230,32 +248,32 @@ def merge_whole(store: Store, lang: str, path: Path, item_ids: list[str],
     return False
 
 
-def _stage_merge(path: Path, lang: str, merges: dict[str, list[tuple]], now: datetime
-                 ) -> tuple[str | None, "_Blocks"]:
+def _stage_merge(path: Path, lang: str, merges: dict[str, list[tuple]], retired: Retired,
+                 now: datetime) -> tuple[str | None, "_Blocks"]:
     """The merged file in a temp file beside ``path`` (None: the same bytes as now)."""
     try:
-        blocks = _Blocks(_merged_in_parts(path, lang, merges, now))
+        blocks = _Blocks(_merged_in_parts(path, lang, merges, retired, now))
         return stage(path, blocks), blocks
     except pofile.Unstreamable as why:
         log.info("%s: read whole (%s)", path, why)
     # Parsed whole outside the except block: its traceback would keep the
     # abandoned reading's part and obsolete entries alive under the whole parse.
-    return _stage_parsed_whole(path, lang, merges, now)
+    return _stage_parsed_whole(path, lang, merges, retired, now)
 
 
 @frees_when_done  # the whole parsed file (see heap.collect_and_release)
 def _stage_parsed_whole(path: Path, lang: str, merges: dict[str, list[tuple]],
-                        now: datetime) -> tuple[str | None, "_Blocks"]:
-    blocks = _Blocks(_merged_parsed_whole(path, lang, merges, now))
+                        retired: Retired, now: datetime) -> tuple[str | None, "_Blocks"]:
+    blocks = _Blocks(_merged_parsed_whole(path, lang, merges, retired, now))
     return stage(path, blocks), blocks
 
 
 def _merged_in_parts(path: Path, lang: str, merges: dict[str, list[tuple]],
-                     now: datetime) -> Iterator[bytes]:
+                     retired: Retired, now: datetime) -> Iterator[bytes]:
     """The full merge's blocks (``pofile.blocks``), made from one part of the file
-    at a time: the entries of ``merges``' keys are merged as they pass, the keys
-    the file lacks become new entries after the last entry, and obsolete entries
-    go last. A key found twice raises ``Unstreamable``: the whole parse merges
+    at a time: the entries of ``merges``' keys are merged as they pass, ``retired``
+    ones are left out, the keys the file lacks become new entries after the last
+    entry, and obsolete entries go last. A key found twice raises ``Unstreamable``: the whole parse merges
     into the last of them, and which is last is known only at the end."""
     parts = pofile.read_in_parts(path) if path.is_file() else [read(path, lang, now)]
     # Every key's hash, 8 bytes an entry: a key twice is only found at the end, and
@@ -273,7 +291,7 @@ def _merged_in_parts(path: Path, lang: str, merges: dict[str, list[tuple]],
                     update(entry, source, machine, approval, engine)
             if entry.obsolete:
                 obsolete.append(pofile.entry_bytes(entry))
-            else:
+            elif not retired(entry):
                 yield pofile.entry_bytes(entry)
     if any(a == b for a, b in pairwise(sorted(keys))):
         raise pofile.Unstreamable("a msgctxt is in it twice")  # _duplicates mends it
@@ -286,10 +304,12 @@ def _merged_in_parts(path: Path, lang: str, merges: dict[str, list[tuple]],
 
 
 def _merged_parsed_whole(path: Path, lang: str, merges: dict[str, list[tuple]],
-                         now: datetime) -> Iterator[bytes]:
+                         retired: Retired, now: datetime) -> Iterator[bytes]:
     po = read(path, lang, now)
     by_key = {e.msgctxt: e for e in po if e.msgctxt}
     _duplicates(po, path)
+    for entry in [e for e in po if retired(e)]:
+        po.remove(entry)
     for key, calls in merges.items():
         for args in calls:
             merge(po, by_key, key, *args)
