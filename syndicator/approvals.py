@@ -7,6 +7,7 @@ them back.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,8 @@ import sqlalchemy as sa
 from .models import item_key
 from .rows import from_iso, iso
 from .schema import approvals, history
+from .sources.clean import xml_safe
+from .statements import ids_as_json, mark_segment_stale
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -45,20 +48,32 @@ def approvals_for(store: Store, lang: str, keys: list[str] | None = None) -> dic
         return {r.seg_key: _approval(r) for r in conn.execute(query)}
 
 
+# CROSS JOIN makes SQLite take the prefixes as the outer loop, each a range of the
+# primary key; a plain JOIN let it read every approval of the language instead.
+_OF_ITEMS = sa.text(
+    "SELECT a.* FROM json_each(:prefixes) AS p CROSS JOIN approvals AS a"
+    " WHERE a.lang = :lang AND a.seg_key >= p.value || '#'"
+    " AND a.seg_key < p.value || '$'")  # "$" follows "#"
+
+
 def approvals_of_items(store: Store, lang: str, item_ids: list[str]) -> list[Approval]:
     """Every approval of these items' segments, whatever their keys are now.
 
     A segment key holds its block's number (``…#body[2]``), so a paragraph added
     above an approved one moves that approval's text to another key. One range
-    of the primary key per item: the cost follows the items asked for."""
-    found = []
+    of the primary key per item: the cost follows the items asked for. On
+    SQLite, one statement for all of them (the prefixes bound as one JSON array):
+    a statement per item was a third of a translation run that the memory
+    answers entirely (bench/cache_hit.py)."""
+    prefixes = [item_key(item_id) for item_id in item_ids]  # keys are "<prefix>#…"
     with store.engine.connect() as conn:
-        for item_id in item_ids:
-            prefix = item_key(item_id)  # every key of the item starts with "<prefix>#"
-            found += [_approval(r) for r in conn.execute(sa.select(approvals).where(
-                approvals.c.lang == lang, approvals.c.seg_key >= prefix + "#",
-                approvals.c.seg_key < prefix + "$"))]  # "$" follows "#"
-    return found
+        if ids_as_json(conn):
+            return [_approval(r) for r in conn.execute(_OF_ITEMS, {
+                "prefixes": json.dumps(prefixes), "lang": lang})]
+        return [_approval(r) for prefix in prefixes for r in conn.execute(
+            sa.select(approvals).where(approvals.c.lang == lang,
+                                       approvals.c.seg_key >= prefix + "#",
+                                       approvals.c.seg_key < prefix + "$"))]
 
 
 class Approved:
@@ -75,14 +90,14 @@ class Approved:
         self._by_text: dict[tuple[str, str], Approval] = {}
         for approval in sorted(found, key=lambda a: a.approved_at):  # the latest wins
             self._by_key[approval.seg_key] = approval
-            self._by_text[_item_of(approval.seg_key), approval.source_text] = approval
+            self._by_text[item_of(approval.seg_key), approval.source_text] = approval
 
     def get(self, key: str, source: str) -> Approval | None:
         """The approval of this segment's source text (None: none yet)."""
         approval = self._by_key.get(key)
         if approval and approval.source_text == source:
             return approval
-        return self._by_text.get((_item_of(key), source))
+        return self._by_text.get((item_of(key), source))
 
     def stale(self, key: str, item_texts: set[str]) -> Approval | None:
         """The key's approval when its source was edited: it translated a text that
@@ -91,7 +106,8 @@ class Approved:
         return approval if approval and approval.source_text not in item_texts else None
 
 
-def _item_of(seg_key: str) -> str:
+def item_of(seg_key: str) -> str:
+    """The item a segment key belongs to: keys are ``<item id>#<field>[<n>]``."""
     return seg_key.rsplit("#", 1)[0]
 
 
@@ -101,9 +117,11 @@ def approve(store: Store, lang: str, seg_key: str, source_text: str, text: str,
 
     Returns False when nothing changed (the same text was already approved).
     """
-    text = text.strip()
-    if not text:
+    if not text.strip():
         raise ValueError("an approved translation cannot be empty")
+    text = _publishable(text, lang, seg_key)
+    if not text:
+        return False  # nothing but control characters: nothing to publish
     with store.engine.begin() as conn:
         row = conn.execute(sa.select(approvals).where(
             approvals.c.lang == lang, approvals.c.seg_key == seg_key)).first()
@@ -117,9 +135,20 @@ def approve(store: Store, lang: str, seg_key: str, source_text: str, text: str,
         conn.execute(history.insert().values(
             lang=lang, seg_key=seg_key, translator=translator, at=iso(now),
             old_text=row.text if row else "", new_text=text, via=via))
-    store.mark_segment_stale(lang, seg_key)
+        mark_segment_stale(conn, lang, seg_key)
     log.info("%s approved %s [%s] via %s", translator, seg_key, lang, via)
     return True
+
+
+def _publishable(text: str, lang: str, seg_key: str) -> str:
+    """The text without the characters XML forbids, which would make every feed of
+    the language unwritable. Word's line break (Shift+Enter) pastes as U+000B: it and
+    a page break become spaces."""
+    kept = xml_safe(text.replace("\x0b", " ").replace("\x0c", " ")).strip()
+    if kept != text.strip():
+        log.warning("the approved text of %s [%s] had control or invisible characters; "
+                    "they were removed", seg_key, lang)
+    return kept
 
 
 def segment_history(store: Store, lang: str, seg_key: str) -> list[dict]:

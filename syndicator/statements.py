@@ -1,17 +1,20 @@
 """Statements the store's methods share, run on the caller's connection or
 inside its transaction: reads by a list of ids, the meta table and its data
-version, the unique ``updated`` instant of a stored item, and the instants of
-revised translations."""
+version, the unique ``updated`` instant of a stored item, the instants of
+revised translations, the mark an approval leaves on its item's translation,
+and the check that a translation was not changed while it was made."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
 from .rows import from_iso, iso, iter_chunks
-from .schema import items, meta
+from .schema import items, meta, translations
 
+log = logging.getLogger(__name__)
 CHUNK = 500  # ids per IN (...) clause: under SQLite's bound-variable limit
 
 
@@ -113,3 +116,38 @@ def instant_iso(moment: datetime) -> str:
     for whole seconds, and the text of two instants still sorts as they do."""
     moment = moment.astimezone(timezone.utc)
     return iso(moment) if not moment.microsecond else moment.isoformat()
+
+
+def mark_segment_stale(conn: sa.Connection, lang: str, seg_key: str) -> None:
+    """Make the next cycle re-assemble the item a human just corrected, in the
+    approval's own transaction: the approval is never stored without its mark."""
+    key = seg_key.rsplit("#", 1)[0]  # keys are ``<item key>#<field>[<n>]``
+    conn.execute(translations.update().where(
+        translations.c.lang == lang,
+        translations.c.item_id.in_(sa.select(items.c.id).where(items.c.key == key)))
+        .values(status="stale", seq=bump(conn)))
+
+
+def still_as_read(conn: sa.Connection, done: list, read_at: dict[tuple[str, str], int | None]
+                  ) -> list:
+    """The translations of ``done`` whose row has not changed since ``read_at``.
+
+    An engine run takes minutes; a translator approving a block of an item in
+    the chunk meanwhile marks its row stale. Saving over it would drop that
+    approval until the item changed again: the row stays stale instead, and the
+    next run assembles it with the approval."""
+    now_at: dict[tuple[str, str], int | None] = {}
+    for lang in {tr.lang for tr in done}:
+        query = sa.select(translations.c.item_id, translations.c.seq).where(
+            translations.c.lang == lang)
+        ids = [tr.item_id for tr in done if tr.lang == lang]
+        now_at.update(((item_id, lang), seq) for item_id, seq in
+                      among(conn, query, translations.c.item_id, ids))
+    kept = []
+    for tr in done:
+        if now_at.get((tr.item_id, tr.lang)) == read_at.get((tr.item_id, tr.lang)):
+            kept.append(tr)
+        else:
+            log.info("%s [%s] changed while it was translated (an approval): "
+                     "the next run assembles it", tr.item_id, tr.lang)
+    return kept

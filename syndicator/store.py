@@ -23,7 +23,8 @@ from .models import REVISION, Item, SourceItem, Translation
 from .rows import from_iso, iso, item_from_row, item_values
 from .schema import (guids, http_cache, items, memory, meta, migrate, pages, runs,
                      source_state, translations)
-from .statements import among, bump, instant_iso, meta_put, revision_instants, unique_updated
+from .statements import (among, bump, instant_iso, meta_put, revision_instants,
+                         still_as_read, unique_updated)
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,8 @@ class Store:
 
     # --- translations and memory --------------------------------------------
 
-    def save_translations(self, done: Iterable[Translation], now: datetime) -> None:
+    def save_translations(self, done: Iterable[Translation], now: datetime,
+                          read_at: dict[tuple[str, str], int | None] | None = None) -> None:
         """Store translations, each as its item's one row in its language.
 
         ``changed`` (when the text a feed shows last changed: a review delay counts
@@ -185,12 +187,20 @@ class Store:
         text, ``translate._dated``); a revision (``models.REVISION``, which dates its
         entry) gets an instant of its own in ``now``'s second (``statements.revision_instants``); else it
         is ``now``. ``seq`` is always the new data version: the row changed.
+
+        ``read_at``: each (item id, language)'s ``seq`` when the caller read what it
+        assembled the translation from. A row changed since (a translator's approval
+        marked it stale meanwhile) is left as it is, for the next run to assemble.
         """
         # The last one per item and language wins, as one write after another would.
         done = list({(tr.item_id, tr.lang): tr for tr in done}.values())
         if not done:
             return
         with self.engine.begin() as conn:
+            if read_at is not None:
+                done = still_as_read(conn, done, read_at)
+                if not done:
+                    return
             version = bump(conn)
             changed = {}
             for lang in {tr.lang for tr in done}:
@@ -213,16 +223,6 @@ class Store:
                  "changed": iso(now) if tr.changed is None else changed[tr.item_id, tr.lang]
                  if tr.changed is REVISION else instant_iso(tr.changed), "seq": version,
                  "segments": json.dumps(tr.segments, ensure_ascii=False)} for tr in done])
-
-    def mark_segment_stale(self, lang: str, seg_key: str) -> None:
-        """Make the next cycle re-assemble the item a human just corrected."""
-        key = seg_key.split("#", 1)[0]
-        with self.engine.begin() as conn:
-            version = bump(conn)
-            conn.execute(translations.update().where(
-                translations.c.lang == lang,
-                translations.c.item_id.in_(sa.select(items.c.id).where(items.c.key == key)))
-                .values(status="stale", seq=version))
 
     def mark_stale(self, lang: str | None = None, since: datetime | None = None) -> int:
         """Mark translations for re-translation (``translate --refresh``); returns how many.

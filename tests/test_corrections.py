@@ -206,3 +206,31 @@ def test_an_entry_pasted_twice_is_kept_once_with_the_other_text_as_a_comment(pro
     assert [e.msgstr for e in entries] == ["Генсек ОДКБ на учениях"]
     assert "Первый вариант" in entries[0].tcomment  # the other text is not lost
     assert "is in it twice" in caplog.text
+
+
+def test_a_block_approved_while_its_item_is_being_translated_is_published(
+        project, monkeypatch):
+    from syndicator import translate
+
+    configure, site = project
+    config = configure()
+    run_once(config, now=FROZEN_NOW)
+    store = open_store(config.store_path)
+    _insert_paragraph(site)  # the item is translated again next cycle ...
+    real_machine_texts = translate._machine_texts
+
+    def a_reviewer_approves_meanwhile(*args, **kwargs):
+        # ... and while the engine runs, a reviewer approves its title on the review page.
+        assert args[5] == "ru"  # the language, the only one with an engine here
+        found = store.translations_for("ru", [i.id for i in store.recent_items(None)])
+        key = next(k for tr in found.values() for k, source, _ in tr.segments
+                   if source == TITLE)
+        approve(store, "ru", key, TITLE, "Генсек ОДКБ на учениях", "Анна", "web", _later(1))
+        monkeypatch.setattr(translate, "_machine_texts", real_machine_texts)
+        return real_machine_texts(*args, **kwargs)
+
+    monkeypatch.setattr(translate, "_machine_texts", a_reviewer_approves_meanwhile)
+    run_once(config, store=store, now=_later(1))
+    assert translate._machine_texts is real_machine_texts  # the approval did happen
+    run_once(config, store=store, now=_later(2))
+    assert "Генсек ОДКБ на учениях" in _titles(config, "ru")

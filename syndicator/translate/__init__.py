@@ -154,7 +154,10 @@ def _translate_language(store: Store, engines: Engines, src: str, lang: str,
     from ..approvals import Approved, approvals_of_items
 
     plan = [(item, segments(item)) for item in items]
-    approved = Approved(approvals_of_items(store, lang, [item.id for item in items]))
+    ids = [item.id for item in items]
+    # Before the approvals: an approval made after this read is caught at the save.
+    read_at = {(item_id, lang): seq for item_id, seq in store.translation_seqs(lang, ids).items()}
+    approved = Approved(approvals_of_items(store, lang, ids))
     route = engines.for_pair(src, lang)
     version = route.model_version(src, lang) if route else ""
     machine: dict[str, str | None] = {}
@@ -169,9 +172,9 @@ def _translate_language(store: Store, engines: Engines, src: str, lang: str,
             reason = str(exc)
     done = [_assemble(item, segs, lang, version, machine, approved, keep_stale,
                       "failed" if route else "awaiting", reason) for item, segs in plan]
-    existing = store.translations_for(lang, [i.id for i in items])
+    existing = store.translations_for(lang, ids)
     store.save_translations([_dated(existing.get(t.item_id), t) for t in done
-                             if _changed(existing.get(t.item_id), t)], now)
+                             if _changed(existing.get(t.item_id), t)], now, read_at)
     return sum(t.status in ("translated", "reviewed") for t in done)
 
 
