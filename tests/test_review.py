@@ -183,7 +183,7 @@ def test_login_needs_the_forms_csrf_token(project):
     for token in ("", "forged"):
         answer = client.post("/review/login", data={"csrf": token, "name": "anna",
                                                     "password": PASSWORD})
-        assert answer.status_code == 403
+        assert answer.status_code == 403 and "Reload the page and log in again" in answer.text
         assert "review_session" not in answer.headers.get("set-cookie", "")
 
 
@@ -310,12 +310,62 @@ def test_unreviewed_items_come_first_and_a_changed_source_goes_to_the_top(projec
     # A form loaded before the change must not approve a translation of the old text.
     late = approve(client, "ru", before, ROCK, {"title[0]": "Устаревшая правка"},
                    only="title[0]")
-    assert "msg=stale&n=0" in late.headers["location"]
+    assert late.status_code == 409 and "changed since you loaded the page" in late.text
     assert not any(a.text == "Устаревшая правка"
                    for a in approvals_for(project.store, "ru").values())
+    # The typed text is not lost: it is back in the block's textarea, under the new source.
+    fields, keys = item_form(late.text, ROCK.replace("attends", "visits"))
+    assert fields[f"text:{keys['title[0]']}"] == ["Устаревшая правка"]
 
 
 # --- sessions, limits, headers ----------------------------------------------------------
+
+def _other_item(page: str) -> str:
+    """The title of the item on the review page that is not Rock-2024."""
+    return next(h.text_content() for h in lxml.html.fromstring(page).iter("h3")
+                if h.get("id", "").startswith("i-") and "Rock-2024" not in h.text_content())
+
+
+def test_a_page_loaded_before_a_colleagues_approval_does_not_revert_it(project):
+    add_translator(project.store, "boris", PASSWORD, ["ru"], project.clock())
+    anna, _ = project.login("anna")
+    boris, _ = project.login("boris")
+    before = anna.get("/review/ru/").text  # Anna opens the page ...
+    title = _other_item(before)
+    keys = item_form(before, title)[1]
+    other = next(kind for kind in keys if kind != "title[0]")
+    page = boris.get("/review/ru/").text  # ... and Boris approves its title meanwhile
+    assert approve(boris, "ru", page, title, {"title[0]": "Заголовок Бориса"},
+                   only="title[0]").status_code == 303
+    # Anna corrects another block and approves every block of the item as her page
+    # shows them, the old title among them.
+    late = approve(anna, "ru", before, title, {other: "Абзац Анны"})
+    assert late.status_code == 409
+    assert re.search(r"Approved \d+ block\(s\)\. 1 block\(s\) changed since you loaded", late.text)
+    approved = approvals_for(project.store, "ru")
+    assert (approved[keys["title[0]"]].text, approved[keys["title[0]"]].translator) == (
+        "Заголовок Бориса", "boris")
+    assert approved[keys[other]].text == "Абзац Анны"
+    # Her page shows Boris's title (she typed nothing there), to approve again or not.
+    fields, _ = item_form(late.text, title)
+    assert fields[f"text:{keys['title[0]']}"] == ["Заголовок Бориса"]
+
+
+def test_approving_one_block_keeps_what_was_typed_in_the_others(project):
+    client, _ = project.login("anna")
+    page = client.get("/review/ru/").text
+    title = _other_item(page)
+    keys = item_form(page, title)[1]
+    first, second = next(kind for kind in keys if kind != "title[0]"), "title[0]"
+    answer = approve(client, "ru", page, title, {first: "Первый блок", second: "Черновик"},
+                     only=first)
+    assert answer.status_code == 200 and "kept below, not approved yet" in answer.text
+    approved = approvals_for(project.store, "ru")
+    assert approved[keys[first]].text == "Первый блок"
+    assert keys[second] not in approved or approved[keys[second]].text != "Черновик"
+    fields, _ = item_form(answer.text, title)
+    assert fields[f"text:{keys[second]}"] == ["Черновик"]
+
 
 def test_login_rotates_the_session_id_and_sets_strict_cookie_flags(project):
     client = project.client()

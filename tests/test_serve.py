@@ -19,7 +19,7 @@ from starlette.routing import Mount, Route
 from syndicator.errors import ConfigError
 from syndicator.web import ServeConfig, make_app
 from syndicator.web.app import _ENV_CONFIG, app_from_environment
-from syndicator.web.headers import choose_coding, none_match
+from syndicator.web.headers import choose_coding, none_match, not_modified_since
 from syndicator.web.static import NotServed, split_request_path
 
 SECRET = b"api_key = 'do-not-leak'\n"
@@ -151,6 +151,25 @@ def test_strong_etag_and_conditional_requests(star):
     both = star.get("/ru/rss.xml", headers={"If-None-Match": '"stale"',
                                              "If-Modified-Since": modified})
     assert both.status_code == 200
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Tokyo"])
+def test_if_modified_since_dates_are_gmt_in_every_form_http_allows(monkeypatch, zone):
+    # A server whose local time is not UTC: the asctime form and "-0000" carry no
+    # zone, and must still be read as GMT (RFC 9110 5.6.7).
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        modified = time.time() - 86400 * 2
+        for hours, unchanged in ((-3, False), (3, True)):  # 3 hours before or after it
+            moment = time.gmtime(modified + hours * 3600)
+            for form in ("%a, %d %b %Y %H:%M:%S GMT", "%a %b %d %H:%M:%S %Y",
+                         "%a, %d %b %Y %H:%M:%S -0000"):
+                since = time.strftime(form, moment)
+                assert not_modified_since(since, modified) is unchanged, since
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_every_if_none_match_header_counts(star):

@@ -18,7 +18,7 @@ import hashlib
 import logging
 import math
 import threading
-from dataclasses import dataclass, field
+import dataclasses
 from datetime import datetime, timezone
 from http import HTTPStatus
 from typing import Callable
@@ -39,13 +39,15 @@ from ..catalog import export_catalog, items_to_merge
 from ..config import Config
 from ..cycle import retranslate, store_lock
 from ..errors import CatalogError, LockedError, SyndicatorError
-from ..models import Item, item_key
+from ..models import item_key
 from ..publish import i18n, waiting
 from ..rows import from_iso
 from ..store import Store, open_store
 from . import accounts
 from .accounts import (LOGIN_COOKIE, SESSION_COOKIE, Refused, form_value, login_token,
                        read_form, same_token, set_cookie)
+from .review_forms import (RANKS, STATES, ItemView, SegmentView, conflict, digest,
+                           form_text, item_state, segment_label, typed)
 
 log = logging.getLogger(__name__)
 
@@ -68,64 +70,15 @@ MESSAGES = {  # ?msg= codes after a redirect; only these fixed texts are ever sh
     "approved": "Approved {n} block(s). Feeds show them after the next publish.",
     "unchanged": "Nothing changed: that text was already approved.",
     "empty": "An approved translation cannot be empty.",
-    "stale": "The source text changed since the page was loaded; review it again below.",
     "published": "Published: the feeds now carry the approved text.",
     "locked": "A syndicator cycle is running (or `syndicator run` holds the store): your "
               "approved text is saved and will be published by that cycle or the next one.",
     "failed": "Publishing failed; the approved text is saved. See the server log.",
 }
-STATES = {  # of an item, then of a block
-    "item": {"changed": "Source changed since approval", "machine": "Machine translation only",
-             "untranslated": "Not translated yet", "partial": "Partly reviewed",
-             "reviewed": "Reviewed"},
-    "block": {"changed": "Source changed since approval", "machine": "Machine translation",
-              "untranslated": "Not translated yet", "approved": "Approved"}}
-RANKS = {"changed": 0, "machine": 1, "untranslated": 1, "partial": 2, "reviewed": 3}
-
-
-@dataclass(frozen=True)
-class SegmentView:
-    key: str
-    label: str
-    source: str
-    machine: str
-    text: str          # what the textarea starts with
-    state: str         # approved | changed | machine | untranslated
-    old_source: str    # the source an approval translated, when it has changed since
-    digest: str        # of ``source``: a change between page load and save is caught
-    history: list = field(default_factory=list)
-
-    @property
-    def anchor(self) -> str:
-        return "s-" + hashlib.sha256(self.key.encode()).hexdigest()[:12]
-
-
-@dataclass(frozen=True)
-class ItemView:
-    item: Item
-    key: str
-    state: str         # changed | machine | partial | reviewed
-    segments: list[SegmentView]
-
-    @property
-    def anchor(self) -> str:
-        return "i-" + hashlib.sha256(self.key.encode()).hexdigest()[:12]
-
-
 def review_routes(config: Config, *, clock: Callable[[], datetime] | None = None) -> list:
     """The routes ``make_app`` mounts before the static files; ``clock`` is for tests."""
     return ReviewApp(config, clock or (lambda: datetime.now(timezone.utc))).routes()
 
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _segment_label(key: str) -> tuple[str, list[int]]:
-    """("Paragraph", [3, 2]) for ``…#body[2.1]``: the kind and its 1-based numbers."""
-    kind, _, rest = key.rpartition("#")[2].partition("[")
-    numbers = [int(n) + 1 for n in rest.rstrip("]").split(".") if n.isdigit()]
-    return {"title": "Title", "summary": "Summary"}.get(kind, "Paragraph"), numbers
 
 
 class ReviewApp:
@@ -197,9 +150,10 @@ class ReviewApp:
         return accounts.find_session(self.store, request.cookies.get(SESSION_COOKIE),
                                      self.clock())
 
-    def _refuse(self, request: Request, who: str, why: str, status: int = 403):
+    def _refuse(self, request: Request, who: str, why: str, status: int = 403,
+                message: str = "You are not allowed to do that."):
         log.warning("refused %s %r for %s: %s", request.method, request.url.path, who, why)
-        return Refused(status, "You are not allowed to do that.")
+        return Refused(status, message)
 
     def _require(self, request: Request, form: dict) -> accounts.Session:
         """The session of a state-changing request, with its CSRF token checked."""
@@ -248,15 +202,25 @@ class ReviewApp:
         if session is None:
             return self._redirect("/review/")
         lang = self._language(request, session)
-        views, pending = self._items(lang, with_history=True)
         message = MESSAGES.get(request.query_params.get("msg", ""), "")
         count = request.query_params.get("n", "0")[:6]
+        return self._language_page(request, session, lang, message.format(
+            n=format_decimal(int(count) if count.isdigit() else 0, locale=lang)))
+
+    def _language_page(self, request: Request, session: accounts.Session, lang: str,
+                       message: str, status: int = 200,
+                       kept: dict[str, str] | None = None) -> Response:
+        """The review page; ``kept``: texts typed into blocks that were not saved,
+        shown in their textareas again (the form's digests stay the current ones)."""
+        views, pending = self._items(lang, with_history=True)
+        if kept:
+            views = [dataclasses.replace(view, segments=[
+                dataclasses.replace(s, text=kept[s.key]) if s.key in kept else s
+                for s in view.segments]) for view in views]
         return self._render(
-            request, "review/language.html", session, lang=lang,
+            request, "review/language.html", session, status=status, lang=lang,
             direction=Locale.parse(lang).text_direction, items=views, pending=pending,
-            message=message.format(n=format_decimal(int(count) if count.isdigit() else 0,
-                                                    locale=lang)),
-            policy=self.config.review.policy(lang),
+            message=message, policy=self.config.review.policy(lang),
             queue=waiting(self.store, self.config, lang, self.clock()))
 
     def _items(self, lang: str, with_history: bool) -> tuple[list[ItemView], int]:
@@ -274,13 +238,13 @@ class ReviewApp:
             segments = [self._segment(lang, key, source, machine,
                                       approved.get(key, source) or approved.stale(key, texts),
                                       with_history) for key, source, machine in tr.segments]
-            views.append(ItemView(item, item_key(item.id), _item_state(segments), segments))
+            views.append(ItemView(item, item_key(item.id), item_state(segments), segments))
         views.sort(key=lambda v: RANKS[v.state])  # stable: newest first within a rank
         return views, pending
 
     def _segment(self, lang: str, key: str, source: str, machine: str,
                  approval: Approval | None, with_history: bool) -> SegmentView:
-        kind, numbers = _segment_label(key)
+        kind, numbers = segment_label(key)
         label = kind if kind != "Paragraph" else "Paragraph " + ", part ".join(
             format_decimal(n, locale=lang) for n in numbers)
         if approval is None:
@@ -294,8 +258,8 @@ class ReviewApp:
         # Under the key it was approved with: blocks may have moved since.
         history = (segment_history(self.store, lang, approval.seg_key)
                    if approval and with_history else [])
-        return SegmentView(key, label, source, machine, text, state, old, _digest(source),
-                           history)
+        return SegmentView(key, label, source, machine, text, state, old, digest(source),
+                           digest(text), history)
 
     # --- login and logout ------------------------------------------------------------
 
@@ -309,7 +273,11 @@ class ReviewApp:
     def login(self, request: Request, form: dict) -> Response:
         # Double-submit token: the login form has no session yet to bind one to.
         if not same_token(form_value(form, "csrf"), request.cookies.get(LOGIN_COOKIE)):
-            raise self._refuse(request, "a login form", "missing or wrong CSRF token")
+            # Most often an old tab, or a browser that refuses cookies: say what to do.
+            raise self._refuse(request, "a login form", "missing or wrong CSRF token",
+                               message="This login form has expired, or your browser did "
+                               "not send its cookie. Reload the page and log in again; the "
+                               "review page needs cookies.")
         name = (form_value(form, "name") or "").strip()[:64]
         address = request.client.host if request.client else "unknown"
         now = self.clock()
@@ -352,11 +320,18 @@ class ReviewApp:
         only = form_value(form, "only")
         if only is not None and only not in by_key:
             raise Refused(400, "That block is not part of the item.")
-        now, counts = self.clock(), {"approved": 0, "stale": 0, "empty": 0}
+        now, counts = self.clock(), {"approved": 0, "empty": 0, "changed": 0}
+        kept = {}  # text typed into blocks changed since the page was loaded: not saved
         for segment in ([by_key[only]] if only else view.segments):
-            text = (form_value(form, f"text:{segment.key}") or "").replace("\r\n", "\n")
-            if not same_token(form_value(form, f"src:{segment.key}"), segment.digest):
-                counts["stale"] += 1
+            text = form_text(form, segment.key)
+            base = form_value(form, f"base:{segment.key}")
+            if not (same_token(form_value(form, f"src:{segment.key}"), segment.digest)
+                    and same_token(base, segment.base)):
+                # Its source was edited, or someone approved a text meanwhile: saving
+                # would translate the old source, or silently revert their text.
+                counts["changed"] += 1
+                if not same_token(base, digest(text)):  # typed, not as the page showed it
+                    kept[segment.key] = text
             elif not text.strip():
                 counts["empty"] += 1
             else:
@@ -364,7 +339,15 @@ class ReviewApp:
                                               text, session.translator.name, "web", now)
         if counts["approved"]:
             self._sync_catalog(lang, now)
-        msg = ("stale" if counts["stale"] else "approved" if counts["approved"]
+        if counts["changed"]:
+            return self._language_page(request, session, lang, status=409, kept=kept,
+                                       message=conflict(counts, lang))
+        if only and (unsaved := typed(form, view, only)):
+            # One block approved: what was typed in the item's other blocks stays.
+            return self._language_page(request, session, lang, kept=unsaved, message=(
+                f"Approved {format_decimal(counts['approved'], locale=lang)} block(s). What "
+                "you typed in the item's other blocks is kept below, not approved yet."))
+        msg = ("approved" if counts["approved"]
                else "empty" if counts["empty"] and only else "unchanged")
         return self._redirect(f"/review/{lang}/?msg={msg}&n={counts['approved']}"
                               f"#{view.anchor}")
@@ -398,12 +381,3 @@ class ReviewApp:
             msg = "failed"
             log.exception("publish now by %r failed", session.translator.name)
         return self._redirect(f"/review/{lang}/?msg={msg}")
-
-
-def _item_state(segments: list[SegmentView]) -> str:
-    states = {s.state for s in segments}
-    if "changed" in states:
-        return "changed"
-    if "approved" not in states:
-        return "machine" if "machine" in states else "untranslated"
-    return "reviewed" if states == {"approved"} else "partial"
