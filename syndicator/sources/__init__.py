@@ -4,6 +4,7 @@
 comes back as a ``SourceResult`` with ``error`` set, so the others go on.
 Every fault is logged here, once: an error line for a failed source, a
 warning line per item problem, each naming the source, URL, item and field.
+An exception no reader foresaw fails only its own source, with its traceback.
 """
 from __future__ import annotations
 
@@ -27,6 +28,27 @@ def fetch_source(source: SourceConfig, fetcher: Fetcher, validators, *,
     ``last_count`` is how many items it listed last time, so that an empty listing
     that used to yield items is an error and not a quietly empty source."""
     try:
+        result = _fetch(source, fetcher, validators, now, last_count)
+    except Exception as exc:
+        # Known faults come back as errors or problems; this is one nobody foresaw
+        # (a bug). The source fails, with the traceback in the log to report it;
+        # the other sources, and the cycle, go on.
+        message = str(SourceError(source.name, f"unexpected {type(exc).__name__}: {exc}; "
+                                  "the source was skipped this cycle (the traceback is "
+                                  "in the log; please report it)",
+                                  url=source.url or str(source.path)))
+        log.exception("%s", message)
+        return SourceResult(name=source.name, error=message)
+    if result.error:
+        log.error("%s", result.error)
+    for problem in result.problems:
+        log.warning("%s", problem)
+    return result
+
+
+def _fetch(source: SourceConfig, fetcher: Fetcher, validators, now: datetime | None,
+           last_count: int) -> SourceResult:
+    try:
         result = _READERS[source.type](source, fetcher, validators)
     except (FetchError, SourceError) as exc:
         message = str(exc) if isinstance(exc, SourceError) else f"source {source.name!r}: {exc}"
@@ -35,9 +57,4 @@ def fetch_source(source: SourceConfig, fetcher: Fetcher, validators, *,
         result = SourceResult(name=source.name, error=message,
                               retry_after=getattr(exc, "retry_after", None))
     result = empty_error(result, source.url or str(source.path), last_count)
-    result = clamp_future(tidy_fields(result), now or datetime.now(timezone.utc), source.url)
-    if result.error:
-        log.error("%s", result.error)
-    for problem in result.problems:
-        log.warning("%s", problem)
-    return result
+    return clamp_future(tidy_fields(result), now or datetime.now(timezone.utc), source.url)

@@ -62,6 +62,15 @@ def mojibake_problem(source: str, url: str, item: str, repaired: list[str]) -> s
                            field=", ".join(repaired)))
 
 
+def bad_url(source: str, url: str, item: str, field: str, value: str,
+            outcome: str) -> SourceError:
+    """A URL urllib cannot parse (an unclosed IPv6 bracket, "http://[x/", or a
+    bracketed host that is no address): the error or problem line for it, saying
+    what was done instead (``outcome``)."""
+    return SourceError(source, f"{value!r} is not a valid URL; {outcome}", url=url,
+                       item=item, field=field)
+
+
 def date_problem(source: str, url: str, item: str, raw: str, expected: str = "") -> str:
     """The item has no usable date: it is published, dated when first seen."""
     what = f"date {raw!r} could not be parsed" if raw else "no date"
@@ -111,7 +120,7 @@ def tidy_fields(result: SourceResult) -> SourceResult:
     Readers parse them as XML: a control character or a lone surrogate in a GUID
     or a link would make the whole document unwritable, so every source's items
     stop here. A GUID with nothing left is skipped with a problem; a bad image is
-    dropped; a long title is cut.
+    dropped (with a problem when its URL cannot be parsed); a long title is cut.
     """
     items, problems = [], list(result.problems)
     for item in result.items:
@@ -121,8 +130,14 @@ def tidy_fields(result: SourceResult) -> SourceResult:
                                             "characters are removed; skipped",
                                             item=repr(item.guid), field="guid")))
             continue
-        image = web_image(clean_url(item.image.url), item.image.type, item.image.length) \
-            if item.image else None
+        image = None
+        if item.image:
+            try:
+                image = web_image(clean_url(item.image.url), item.image.type,
+                                  item.image.length)
+            except ValueError:  # an image is decoration: the item goes on without it
+                problems.append(str(bad_url(result.name, "", guid, "image", item.image.url,
+                                            "published without the image")))
         title = item.title
         if len(title) > MAX_TITLE:
             title = title[:MAX_TITLE].rsplit(" ", 1)[0] + "…"

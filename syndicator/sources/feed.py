@@ -1,38 +1,49 @@
-"""``type = "feed"``: RSS, Atom or JSON Feed, parsed by feedparser."""
+"""``type = "feed"``: RSS and Atom, parsed by feedparser, or JSON Feed (jsonfeed.py).
+
+Both formats become ``RawEntry``s, which ``entries.to_item`` checks and cleans.
+"""
 from __future__ import annotations
 
 import calendar
-import re
+import functools
 import xml.parsers.expat
 from datetime import datetime, timezone
-from urllib.parse import urljoin
 from xml.sax import SAXException
 
 import feedparser
 
 from ..config import SourceConfig
 from ..errors import SourceError
-from ..models import Image, SourceItem, SourceResult
+from ..models import SourceResult
+from . import jsonfeed
 from .charset import xml_needs_transcoding
-from .checks import date_problem, mojibake_problem, repair_mojibake
-from .clean import (clean_html, guessed_text, html_text, plain_text, shorten, summary_from,
-                    text_as_html, web_image)
+from .entries import RawEntry, to_item
 from .http import Fetcher, Page, source_hosts
+
+_DATE_RANGE = "a date between the years 1 and 9999 in UTC"
 
 
 def read(source: SourceConfig, fetcher: Fetcher, validators) -> SourceResult:
     page = fetcher.get(source.url, *validators(source.url), hosts=source_hosts(source))
+    # Kept under the URL they are looked up by next time, not the final one: after a
+    # redirect (or for a file:// URL, which the fetcher spells file://localhost/...)
+    # the next request is for source.url again.
+    fresh = ((source.url, page.etag, page.last_modified),)
     if page.not_modified:
         return SourceResult(name=source.name, not_modified=True)
-    parsed = _parse(source, page)
-    problems = _malformed(source, page, parsed)
+    if jsonfeed.is_json(page):
+        entries, raw, problems = jsonfeed.parse(source, page)
+    else:
+        parsed = _parse(source, page)
+        # Atom says whether each text is plain or HTML; RSS does not, and feedparser's
+        # "text/plain" for an RSS title is a guess.
+        declared = parsed.version.startswith("atom")
+        entries, problems = parsed.entries, _malformed(source, page, parsed)
+        raw = functools.partial(_raw, declared=declared)
     items, seen = [], set()
-    # Atom says whether each text is plain or HTML; RSS does not, and feedparser's
-    # "text/plain" for an RSS title is a guess.
-    declared = parsed.version.startswith("atom")
-    for n, entry in enumerate(parsed.entries[: source.max_items]):
+    for n, entry in enumerate(entries[: source.max_items]):
         try:
-            item, notes = _item(source, page.url, entry, n, declared)
+            item, notes = to_item(source, page.url, raw(entry, n), n)
         except SourceError as exc:
             problems.append(str(exc))
             continue
@@ -44,8 +55,7 @@ def read(source: SourceConfig, fetcher: Fetcher, validators) -> SourceResult:
         items.append(item)
         problems += notes
     return SourceResult(name=source.name, items=tuple(items), problems=tuple(problems),
-                        validators=((page.url, page.etag, page.last_modified),),
-                        found=len(parsed.entries))
+                        validators=fresh, found=len(entries))
 
 
 def _parse(source: SourceConfig, page: Page):
@@ -105,41 +115,30 @@ def declares_entities(body: bytes) -> bool:
     return bool(found)
 
 
-def _item(source: SourceConfig, base: str, entry, n: int,
-          declared: bool) -> tuple[SourceItem, list[str]]:
-    link = urljoin(base, entry.get("link", "")) if entry.get("link") else ""
-    guid = entry.get("id") or link
-    label = guid or f"entry #{n + 1}"
-    if not guid:
-        raise SourceError(source.name, "entry has neither a GUID nor a link; skipped",
-                          url=base, item=label, field="guid")
-    kinds = _kinds(entry, declared)
-    text, repaired = repair_mojibake({
-        "title": entry.get("title", ""), "summary": entry.get("summary", ""),
-        "body": entry.content[0].value if entry.get("content") else entry.get("summary", "")})
-    notes = [mojibake_problem(source.name, base, label, repaired)] if repaired else []
-    title = _text(text["title"], kinds["title"])
-    if not title:
-        raise SourceError(source.name, "entry has no title; skipped", url=base, item=label,
-                          field="title")
-    body = text_as_html(text["body"]) if kinds["body"] == "text" else text["body"]
-    body = clean_html(body, link or base)
+def _raw(entry, _n: int, *, declared: bool) -> RawEntry:
+    """What feedparser read of one entry, for entries.to_item. (The entry's position
+    ``_n`` is for jsonfeed's reader, which names entries that have no id yet.)"""
+    content = entry.content[0].value if entry.get("content") else entry.get("summary", "")
     # dict.get: FeedParserDict would silently map a missing updated_parsed to published.
-    published = _date(dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed"))
-    if published is None:
-        raw = dict.get(entry, "published") or dict.get(entry, "updated") or ""
-        notes.append(date_problem(source.name, base, label, raw))
-    item = SourceItem(
-        source=source.name, guid=guid, url=link or base, title=title,
-        summary=shorten(_text(text["summary"], kinds["summary"]))
-        if text["summary"] else summary_from(body), body=body,
-        published=published, updated=_date(dict.get(entry, "updated_parsed")),
-        author=_text(entry.get("author", ""), kinds["names"]),
-        image=_image(entry, link or base),
-        categories=tuple(_text(t.get("term", ""), kinds["names"])
-                         for t in entry.get("tags", []) if t.get("term")),
-    )
-    return item, notes
+    published_parsed = dict.get(entry, "published_parsed")
+    updated_parsed = dict.get(entry, "updated_parsed")
+    published = _date(published_parsed or updated_parsed)
+    images = [(e["href"], e["type"], e.get("length")) for e in entry.get("enclosures", [])
+              if e.get("type", "").startswith("image/") and e.get("href")]
+    images += [(m["url"], m.get("type", ""), 0) for m in entry.get("media_content", [])
+               if m.get("url") and m.get("medium", "image") == "image"]
+    return RawEntry(
+        id=entry.get("id") or "", link=entry.get("link") or "",
+        title=entry.get("title", ""), summary=entry.get("summary", ""), body=content,
+        kinds=_kinds(entry, declared), published=published,
+        updated=_date(updated_parsed),
+        date_text=dict.get(entry, "published") or dict.get(entry, "updated") or "",
+        # feedparser read the date, but it falls outside the years 1-9999 once in UTC
+        date_expected=(_DATE_RANGE if (published_parsed or updated_parsed)
+                       and published is None else ""),
+        author=entry.get("author", ""),
+        tags=tuple(t.get("term", "") for t in entry.get("tags", []) if t.get("term")),
+        images=tuple(images))
 
 
 def _kinds(entry, declared: bool) -> dict[str, str]:
@@ -162,32 +161,12 @@ def _kind(detail, declared: bool) -> str:
     return "text" if declared and mime == "text/plain" else ""
 
 
-def _text(value: str, kind: str) -> str:
-    """A one-line field as plain text: HTML reduced to its text, plain text kept."""
-    return {"html": html_text, "text": plain_text}.get(kind, guessed_text)(value)
-
-
 def _date(parsed) -> datetime | None:
-    # feedparser normalises every date to a UTC struct_time.
-    return datetime.fromtimestamp(calendar.timegm(parsed), timezone.utc) if parsed else None
-
-
-def _byte_count(value) -> int:
-    """An enclosure's length, or 0 (unknown) for anything but a plain byte count.
-
-    ASCII digits only ("²" passes str.isdigit() but not int()), and at most 15 of
-    them: a petabyte is more than any image, and JSON Feed readers (and orjson)
-    hold integers in 64 bits at most."""
-    value = str(value or "").strip()
-    return int(value) if re.fullmatch(r"[0-9]{1,15}", value) else 0
-
-
-def _image(entry, base: str) -> Image | None:
-    for enclosure in entry.get("enclosures", []):
-        if enclosure.get("type", "").startswith("image/") and enclosure.get("href"):
-            return web_image(urljoin(base, enclosure["href"]), enclosure["type"],
-                             _byte_count(enclosure.get("length")))
-    for media in entry.get("media_content", []):
-        if media.get("url") and media.get("medium", "image") == "image":
-            return web_image(urljoin(base, media["url"]), media.get("type", ""))
-    return None
+    """feedparser's UTC struct_time as a datetime; None when there is none, or when
+    it is outside datetime's years 1-9999 ("0001-01-01T00:00:00+01:00")."""
+    if not parsed:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(parsed), timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None

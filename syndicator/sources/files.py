@@ -4,14 +4,16 @@ Markdown and HTML files carry YAML front matter (``title``, ``date``, and
 optionally ``guid``, ``url``, ``summary``, ``author``, ``image``, ``tags``).
 JSON files hold the same keys plus ``body``. ``tags`` is a list, or one tag
 written as a string or a number. Edits are found by the content hash, so there
-is nothing to cache.
+is nothing to cache. Hidden files (editors' lock files) are not read; beyond
+``max_items``, the newest items by date are taken, with a problem saying what
+was left out.
 """
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timezone
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import frontmatter
 import markdown
@@ -20,11 +22,12 @@ from frontmatter.default_handlers import YAMLHandler
 
 from ..config import SourceConfig
 from ..errors import SourceError
-from ..models import SourceItem, SourceResult
-from .checks import date_problem
+from ..models import Image, SourceItem, SourceResult
+from .checks import bad_url, date_problem
 from .clean import clean_html, guessed_text, shorten, summary_from, to_utc, web_image
 
 SUFFIXES = {".md", ".markdown", ".html", ".htm", ".json"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # a sort key for undated items
 
 
 class _Loader(yaml.SafeLoader):
@@ -53,18 +56,50 @@ def read(source: SourceConfig, fetcher, validators) -> SourceResult:
     folder = source.path
     if folder is None or not folder.is_dir():
         raise SourceError(source.name, "folder does not exist", field="path", url=str(folder))
-    items, problems = [], []
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES)
+    read_items, problems = [], []
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES
+                   and not _hidden(p.relative_to(folder)))
     for path in paths:
         try:
             item, notes = _item(source, folder, path)
         except SourceError as exc:
             problems.append(str(exc))
             continue
-        items.append(item)
+        read_items.append((item, path.relative_to(folder).as_posix()))
         problems += notes
-    return SourceResult(name=source.name, items=tuple(items[: source.max_items]),
-                        problems=tuple(problems), found=len(paths))
+    kept, cut = _newest(read_items, source.max_items)
+    if cut:
+        problems.append(str(SourceError(
+            source.name, f"the folder holds {len(read_items)} items, more than max_items "
+            f"({source.max_items}): the newest {len(kept)} by date were taken, and "
+            f"{len(cut)} older one(s) left out, the newest of them {cut[0]!r}; raise "
+            "max_items to take them, or move old files out of the folder",
+            url=str(folder), field="max_items")))
+    return SourceResult(name=source.name, items=tuple(kept), problems=tuple(problems),
+                        found=len(paths))
+
+
+def _hidden(relative: Path) -> bool:
+    """Editors' lock and backup files (Emacs's ".#news.md" is a dangling symlink),
+    macOS's "._news.md" and folders such as ".git" are not news."""
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def _newest(read: list[tuple[SourceItem, str]],
+            limit: int) -> tuple[list[SourceItem], list[str]]:
+    """The ``limit`` newest items by date, in file order, and the files of the
+    others, newest first.
+
+    By date, not by name: names need not sort by date, and an editor's new file
+    must never be the one left out. An undated item counts as newest: the store
+    dates it when first seen."""
+    if len(read) <= limit:
+        return [item for item, _name in read], []
+    order = sorted(range(len(read)), reverse=True, key=lambda n: (
+        read[n][0].published is None, read[n][0].published or _EPOCH, n))
+    kept = set(order[:limit])
+    return ([item for n, (item, _name) in enumerate(read) if n in kept],
+            [read[n][1] for n in order[limit:]])
 
 
 def _load(path: Path) -> tuple[dict, str]:
@@ -87,25 +122,60 @@ def _item(source: SourceConfig, folder: Path, path: Path) -> tuple[SourceItem, l
         meta, body_html = _load(path)
     except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise SourceError(source.name, f"cannot read: {exc}", item=relative) from None
+    except RecursionError:
+        raise SourceError(source.name, "cannot read: nested too deeply",
+                          item=relative) from None
+    except OSError as exc:  # unreadable, a dangling symlink, a folder named "x.md"
+        raise SourceError(source.name, f"cannot read: {exc.strerror or exc}; skipped",
+                          item=relative) from None
     # Front matter does not say whether a value is text or HTML: see guessed_text.
     title = guessed_text(str(meta.get("title", "")))
     if not title:
         raise SourceError(source.name, "no title in the front matter; skipped",
                           item=relative, field="title")
-    url = str(meta.get("url", "")) or path.resolve().as_uri()
+    guid = str(meta.get("guid") or meta.get("url") or relative)
+    notes: list[str] = []
+    url = _url(source, meta, relative, notes) or path.resolve().as_uri()
     body = clean_html(body_html, url)
-    image = meta.get("image")
     categories = _tags(meta.get("tags"), source, relative)
-    published, notes = _date(meta.get("date"), source, relative)
+    published, date_notes = _date(meta.get("date"), source, relative)
     return SourceItem(
-        source=source.name, guid=str(meta.get("guid") or meta.get("url") or relative),
+        source=source.name, guid=guid,
         url=url, title=title, summary=shorten(guessed_text(str(meta.get("summary", ""))))
         or summary_from(body), body=body,
         published=published,
         author=guessed_text(str(meta.get("author", ""))),
-        image=web_image(urljoin(url, str(image))) if image else None,
+        image=_image(source, meta.get("image"), url, relative, notes),
         categories=categories,
-    ), notes
+    ), notes + date_notes
+
+
+def _url(source: SourceConfig, meta: dict, relative: str, notes: list[str]) -> str:
+    """The front matter's ``url``, or "" without a usable one. One that cannot be
+    parsed skips the item when it would be its identity (no ``guid``)."""
+    url = str(meta.get("url", ""))
+    try:
+        urlsplit(url)
+    except ValueError:
+        if not meta.get("guid"):
+            raise bad_url(source.name, "", relative, "url", url,
+                          "it is the item's identity (there is no guid); skipped") from None
+        notes.append(str(bad_url(source.name, "", relative, "url", url,
+                                 "the item links to its file instead")))
+        return ""
+    return url
+
+
+def _image(source: SourceConfig, image, url: str, relative: str,
+           notes: list[str]) -> Image | None:
+    if not image:
+        return None
+    try:
+        return web_image(urljoin(url, str(image)))
+    except ValueError:  # an image is decoration: the item goes on without it
+        notes.append(str(bad_url(source.name, "", relative, "image", str(image),
+                                 "published without the image")))
+        return None
 
 
 def _tags(value, source: SourceConfig, relative: str) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ from ..config_schema import selector_problem
 from ..errors import FetchError, SourceError
 from ..models import SourceItem, SourceResult
 from .charset import decode_html
-from .checks import EmptyListing, date_problem, mojibake_problem, repair_mojibake
+from .checks import EmptyListing, bad_url, date_problem, mojibake_problem, repair_mojibake
 from .clean import clean_html, one_line, summary_from, to_utc, web_image
 from .http import Fetcher, Page, host_allowed, source_hosts
 
@@ -30,15 +30,17 @@ _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 def read(source: SourceConfig, fetcher: Fetcher, validators) -> SourceResult:
     _check_selectors(source)
     hosts = source_hosts(source)
-    links, foreign = _article_links(source, fetcher, hosts)
+    links, foreign, problems = _article_links(source, fetcher, hosts)
     if not links:
         note = (f"; {foreign} link(s) to other hosts were not followed (allowed_hosts)"
                 if foreign else "")
+        note += (f"; {len(problems)} link(s) on the listing were not valid URLs"
+                 if problems else "")
         raise EmptyListing(source.name, "the listing selectors matched no article links; "
                            f"has the site's layout changed?{note}", url=source.url,
                            field=f"selectors.item/selectors.link ({source.selectors.item!r})")
     links = links[: source.max_items]
-    items, problems, seen = [], [], []
+    items, seen = [], []
     for url in links:
         try:
             page = fetcher.get(url, *validators(url), hosts=hosts)
@@ -77,32 +79,41 @@ def _check_selectors(source: SourceConfig) -> None:
                               field=f"selectors.{key}")
 
 
-def parse(page: Page) -> lxml.html.HtmlElement:
-    """Parse a page in its declared charset (header, then meta), or a detected one."""
+def parse(page: Page, source: str) -> lxml.html.HtmlElement:
+    """Parse a page in its declared charset (header, then meta), or a detected one.
+    ``source`` is the source's name, for the error (status lists a source's problems
+    by it)."""
     text, _charset = decode_html(page.body, page.content_type)
     try:
         return lxml.html.document_fromstring(_XML_DECLARATION.sub("", text, count=1),
                                              base_url=page.url)
     except (etree.ParserError, ValueError) as exc:
-        raise SourceError("", f"unparseable HTML: {exc}", url=page.url) from None
+        raise SourceError(source, f"unparseable HTML: {exc}", url=page.url) from None
 
 
 def _article_links(source: SourceConfig, fetcher: Fetcher,
-                   hosts: frozenset[str]) -> tuple[list[str], int]:
-    """The article links on the listing pages, and how many went to foreign hosts."""
+                   hosts: frozenset[str]) -> tuple[list[str], int, list[str]]:
+    """The article links on the listing pages, how many went to foreign hosts, and
+    the problems (links that are not URLs, which are left out)."""
     links: list[str] = []
     foreign = 0
+    problems: list[str] = []
     url, visited = source.url, set()
     for _ in range(source.max_pages):
         visited.add(url)
-        doc = parse(fetcher.get(url, hosts=hosts))
+        doc = parse(fetcher.get(url, hosts=hosts), source.name)
         for entry in doc.cssselect(source.selectors.item):
             anchor = entry if entry.tag == "a" else next(iter(entry.cssselect(
                 source.selectors.link)), None)
             href = anchor.get("href") if anchor is not None else None
             if not href:
                 continue
-            target = urljoin(url, href).split("#")[0]
+            try:
+                target = urljoin(url, href).split("#")[0]
+            except ValueError:
+                problems.append(str(bad_url(source.name, url, "", "selectors.link", href,
+                                            "that article is not followed")))
+                continue
             # Only the listing's own host (and allowed_hosts): the fetcher must not be
             # turned against other (internal) addresses by a hostile listing.
             if not host_allowed(target, hosts):
@@ -112,17 +123,39 @@ def _article_links(source: SourceConfig, fetcher: Fetcher,
         nxt = doc.cssselect(source.selectors.next) if source.selectors.next else []
         if not nxt or not nxt[0].get("href"):
             break
-        url = urljoin(url, nxt[0].get("href"))
+        try:
+            following = urljoin(url, nxt[0].get("href"))
+        except ValueError:
+            problems.append(str(bad_url(source.name, url, "", "selectors.next",
+                                        nxt[0].get("href"), "the later listing pages are "
+                                        "not read")))
+            break
+        url = following
         if url in visited or not host_allowed(url, hosts):
             break
-    return links, foreign
+    return links, foreign, problems
 
 
 def _article(source: SourceConfig, page: Page) -> tuple[SourceItem, list[str]]:
-    doc = parse(page)
+    doc = parse(page, source.name)
     sel = source.selectors
+    notes: list[str] = []
+    canonical = doc.xpath("//link[@rel='canonical']/@href")
+    try:
+        guid = urljoin(page.url, canonical[0]) if canonical else page.url
+    except ValueError:
+        # The canonical URL is the item's identity: with the page's URL instead, the
+        # item would be published again under a new identity once the site fixes it.
+        raise bad_url(source.name, page.url, "", "canonical", canonical[0],
+                      "the article is skipped") from None
     # Relative links resolve against <base href> when the page has one, as in a browser.
-    base = urljoin(page.url, (doc.xpath("//base/@href") or [""])[0])
+    base_href = (doc.xpath("//base/@href") or [""])[0]
+    try:
+        base = urljoin(page.url, base_href)
+    except ValueError:
+        base = page.url
+        notes.append(str(bad_url(source.name, page.url, guid, "base", base_href,
+                                 "relative links resolve against the page's URL")))
 
     def first(selector: str, field: str, required: bool = True):
         found = doc.cssselect(selector) if selector else []
@@ -131,21 +164,26 @@ def _article(source: SourceConfig, page: Page) -> tuple[SourceItem, list[str]]:
                               url=page.url, field=f"selectors.{field}")
         return found[0] if found else None
 
-    canonical = doc.xpath("//link[@rel='canonical']/@href")
-    guid = urljoin(page.url, canonical[0]) if canonical else page.url
     body_el = first(sel.body, "body")
     body_html = (body_el.text or "") + "".join(
         lxml.html.tostring(child, encoding="unicode") for child in body_el)
     text, repaired = repair_mojibake({"title": first(sel.title, "title").text_content(),
                                       "body": body_html})
-    notes = [mojibake_problem(source.name, page.url, guid, repaired)] if repaired else []
+    if repaired:
+        notes.append(mojibake_problem(source.name, page.url, guid, repaired))
     title = one_line(text["title"])  # text_content() has decoded it once already
     body = clean_html(text["body"], base)
     published, date_note = _published(source, page, guid, first(sel.date, "date", False))
     notes += date_note
     images = doc.cssselect(sel.image) if sel.image else []
     src = images[0].get("src") if images else None
-    image = web_image(urljoin(base, src)) if src else None
+    image = None
+    if src:
+        try:
+            image = web_image(urljoin(base, src))
+        except ValueError:
+            notes.append(str(bad_url(source.name, page.url, guid, "selectors.image", src,
+                                     "published without the image")))
     return SourceItem(source=source.name, guid=guid, url=guid, title=title,
                       summary=summary_from(body), body=body, published=published,
                       image=image), notes

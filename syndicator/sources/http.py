@@ -59,15 +59,21 @@ class FileTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         path = Path(unquote(urlsplit(str(request.url)).path))
-        if not path.is_file():
-            return httpx.Response(404, request=request)
-        mtime = path.stat().st_mtime
-        stamp = email.utils.formatdate(mtime, usegmt=True)
-        since = request.headers.get("if-modified-since")
-        if since and _parse_http_date(since) >= int(mtime):
-            return httpx.Response(304, headers={"last-modified": stamp}, request=request)
+        try:
+            if not path.is_file():
+                return httpx.Response(404, request=request)
+            mtime = path.stat().st_mtime
+            stamp = email.utils.formatdate(mtime, usegmt=True)
+            since = request.headers.get("if-modified-since")
+            if since and _parse_http_date(since) >= int(mtime):
+                return httpx.Response(304, headers={"last-modified": stamp}, request=request)
+            body = path.read_bytes()
+        except OSError as exc:  # unreadable (permissions), or gone since is_file()
+            # A FetchError passes through httpx unchanged, as the source's error.
+            raise FetchError(str(request.url), f"cannot read {str(path)!r}: "
+                                               f"{exc.strerror or exc}") from None
         ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return httpx.Response(200, content=path.read_bytes(), request=request,
+        return httpx.Response(200, content=body, request=request,
                               headers={"content-type": ctype, "last-modified": stamp})
 
 
@@ -143,6 +149,8 @@ class Fetcher:
                              retry_after=0) from None
         except httpx.DecodingError as exc:
             raise FetchError(url, f"could not decode the response: {exc}") from None
+        except httpx.InvalidURL as exc:  # a URL (or redirect) urllib took and httpx did not
+            raise FetchError(url, f"invalid URL {target!r}: {exc}") from None
         raise FetchError(url, f"more than {MAX_REDIRECTS} redirects (a redirect loop?); "
                               f"the last went to {target}")
 
@@ -184,8 +192,13 @@ def source_hosts(source) -> frozenset[str]:
 
 
 def _redirect_target(url: str, response: httpx.Response, hosts: frozenset[str] | None) -> str:
-    target = urljoin(str(response.url), response.headers["location"]).split("#")[0]
-    if urlsplit(target).scheme not in ("http", "https"):
+    location = response.headers["location"]
+    try:
+        target = urljoin(str(response.url), location).split("#")[0]
+        scheme = urlsplit(target).scheme
+    except ValueError:
+        raise FetchError(url, f"redirect to {location!r} refused: not a valid URL") from None
+    if scheme not in ("http", "https"):
         raise FetchError(url, f"redirect to {target!r} refused: only http(s) is followed")
     if hosts is not None and not host_allowed(target, hosts):
         raise FetchError(url, f"redirect to {target!r} refused: host "
