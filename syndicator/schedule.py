@@ -4,7 +4,8 @@ One job per source at its own interval; each job fetches its source, then
 translates and publishes what is pending. A single worker thread plus
 ``max_instances=1`` means cycles never overlap; ``coalesce`` folds runs
 missed during a suspend into one catch-up run. The store lock keeps a second
-``run`` or a ``once`` off the same store.
+``run`` or a ``once`` off the same store. SIGTERM or SIGINT lets the running
+cycle end at its next safe point and starts none of the queued ones.
 """
 from __future__ import annotations
 
@@ -45,6 +46,14 @@ def make_scheduler(config: Config, store: Store, engines: Engines) -> Background
 
 
 def _cycle(config: Config, store: Store, engines: Engines, source: SourceConfig) -> None:
+    if STOP.is_set():
+        # A stop was asked for while this cycle waited in the worker's queue (every
+        # job is due at startup, and the one worker takes them in turn). APScheduler's
+        # shutdown lets the pool drain its queue, so the cycle is still called: run,
+        # it would fetch, import and publish in full, a whole cycle per queued
+        # source, and a stop could outlast systemd's timeout and end in SIGKILL.
+        log.info("cycle for %s not started: stopping", source.name)
+        return
     try:
         run_once(config, store=store, engines=engines, sources=[source])
     except Interrupted:
@@ -56,7 +65,8 @@ def _cycle(config: Config, store: Store, engines: Engines, source: SourceConfig)
 
 
 def run_forever(config: Config, stop: threading.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT (or ``stop`` is set); finishes the running cycle first."""
+    """Run until SIGTERM/SIGINT (or ``stop`` is set); finishes the running cycle first,
+    and starts none of the cycles waiting for the worker."""
     stop = stop or threading.Event()
     with store_lock(config.store_path):
         store = open_store(config.store_path)
@@ -75,7 +85,8 @@ def run_forever(config: Config, stop: threading.Event | None = None) -> None:
             while not stop.wait(WAKE_EVERY):
                 pass
         finally:
-            log.info("stopping: the running cycle ends after its current batch")
-            STOP.set()  # translation checks it between batches
+            log.info("stopping: the running cycle ends after its current batch; "
+                     "queued cycles do not start")
+            STOP.set()  # translation checks it between batches, and _cycle before starting
             scheduler.shutdown(wait=True)
             STOP.clear()

@@ -212,7 +212,21 @@ def _v5(conn: sa.Connection) -> None:
                          "ON translations (lang, status, item_id)"))
 
 
-MIGRATIONS = [_v1, _v2, _v3, _v4, _v5]  # index + 1 is the schema version each step produces
+def _v6(conn: sa.Connection) -> None:
+    # Items stored before v2, or by the early v2 step, kept items.seq NULL: _v2 added
+    # the column and nothing filled it. A language finds its work by items.seq above
+    # the data version it last translated up to, or by a translation row it already
+    # has, and a target language added later has neither for those items: they
+    # stayed "awaiting translation" for good. They get one new data version, later
+    # than every language's mark, so each language looks at them once more: the
+    # ones it already translated are skipped, the missing ones are translated.
+    if conn.execute(sa.select(items.c.id).where(items.c.seq.is_(None)).limit(1)).first() is None:
+        return
+    from .statements import bump  # statements imports this module
+    conn.execute(items.update().where(items.c.seq.is_(None)).values(seq=bump(conn)))
+
+
+MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6]  # index + 1: the schema version each step produces
 
 
 def migrate(engine: sa.Engine) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from syndicator.schedule import make_scheduler, run_forever
 from syndicator.store import open_store
 from syndicator.translate import Engines
 
-from conftest import html_source, make_config, run_cli
+from conftest import ROOT, SiteHandler, html_source, make_config, run_cli
 from test_cli import _project_copy
 
 
@@ -38,6 +39,85 @@ def test_run_publishes_then_stops_cleanly_on_sigterm(tmp_path):
         process.kill()
     assert process.returncode == 0, stderr
     assert "stopping" in stderr
+
+
+FETCH_SECONDS = 5  # how long the slow feed server takes to answer each request
+
+
+def _feeds_project(root: Path, site, sources: int) -> Path:
+    """A project whose ``sources`` feed sources all read the sample site's RSS feed,
+    each under its own URL (validators are kept per URL: no source gets a 304)."""
+    root.mkdir()
+    shutil.copytree(ROOT / "translations", root / "translations",
+                    ignore=shutil.ignore_patterns("news.po", "*.lock"))
+    feeds = "".join(f'''
+[[sources]]
+name = "feed-{n}"
+type = "feed"
+url = "{site.url}news.rss?source={n}"
+interval = "1h"
+''' for n in range(1, sources + 1))
+    (root / "config.toml").write_text(f'''
+[site]
+title = "CSTO News"
+base_url = "https://feeds.example.org/"
+timezone = "Europe/Moscow"
+[languages]
+targets = ["ru"]
+{feeds}
+[http]
+timeout = {FETCH_SECONDS * 4}
+retries = 0
+''', encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_lets_the_running_cycle_end_and_starts_none_of_the_queued_cycles(
+        tmp_path, site, signum):
+    """At startup every source's job is due at once, and the one worker runs them in
+    turn: the others wait in its queue. APScheduler's shutdown lets that queue drain,
+    so a stop used to run every queued cycle in full first: with N sources, N fetches,
+    imports and publishes, and systemd's stop timeout ended it with SIGKILL."""
+    sources = 4
+    asked: list[str] = []
+    fetching = threading.Event()
+
+    def slow_get(handler):
+        asked.append(handler.path)
+        fetching.set()
+        time.sleep(FETCH_SECONDS)
+        SiteHandler.do_GET(handler)
+
+    site.handler.do_GET = slow_get
+    project = _feeds_project(tmp_path / "project", site, sources)
+    process = subprocess.Popen([sys.executable, "-m", "syndicator", "-v", "run"], cwd=project,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert fetching.wait(60), "run fetched no source within 60 s"
+        signalled = time.monotonic()
+        process.send_signal(signum)  # the first cycle's fetch is under way
+        try:
+            _, stderr = process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            pytest.fail("run did not stop within 120 s of the signal")
+        took = time.monotonic() - signalled
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert len(asked) == 1, f"cycles queued before the stop fetched after it: {asked}"
+    assert stderr.count("stage: fetch") == 1, stderr
+    assert stderr.count("not started: stopping") == sources - 1, stderr
+    # `run` waits for the fetch under way, and never for another one.
+    assert took < 2 * FETCH_SECONDS, f"run took {took:.1f} s to stop after the signal"
+    store = open_store(project / "var" / "syndicator.db")
+    try:
+        # The running cycle stored what it fetched; no other source was even tried.
+        fetched = [state["name"] for state in store.source_states()]
+        counts = store.count_items()
+    finally:
+        store.engine.dispose()
+    assert len(fetched) == 1 and counts == {fetched[0]: 6}, (fetched, counts)
 
 
 def _tgkill(pid: int, tid: int, signum: int) -> None:

@@ -1,6 +1,7 @@
 """The SQLite store: migrations, identity, edits and the translation memory."""
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -9,14 +10,16 @@ import feedparser
 import pytest
 import sqlalchemy as sa
 
-from conftest import make_config
+from conftest import ROOT, make_config
 
 from syndicator import statements
+from syndicator.cycle import run_once
 from syndicator.errors import StoreError
 from syndicator.models import SourceItem
 from syndicator.publish import publish_all
 from syndicator.schema import MIGRATIONS, schema_version
 from syndicator.store import open_store
+from syndicator.translate.packages import install_file
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -39,18 +42,27 @@ def test_a_new_store_is_migrated_to_the_latest_schema(tmp_path):
 # they were published under.
 # "v2-early" is what the code of 88c4a98..02a97ee wrote as version 2, before
 # 2019e29 added the meta table and items.seq to the v2 step itself.
-OLD_STORES = sorted((Path(__file__).parent / "fixtures" / "stores").glob("*.sql"))
+STORES = Path(__file__).parent / "fixtures" / "stores"
+OLD_STORES = sorted(STORES.glob("*.sql"))
+# The v1 store as the code of v5 (136ef4e) left it after upgrading it and running a
+# cycle with Kyrgyz newly added to the targets (and an en→ky engine), when the
+# source had a third item: its two old items never got a data version (items.seq),
+# and Kyrgyz had translated up to a later one. Not among OLD_STORES: it has three items.
+LANGUAGE_ADDED = STORES / "language-added" / "v5-136ef4e-from-v1.sql"
 
 
-@pytest.mark.parametrize("dump", OLD_STORES, ids=lambda p: p.stem)
-def test_a_store_written_by_an_older_version_is_upgraded_and_keeps_its_entries(tmp_path, dump):
+def _load_dump(dump: Path, tmp_path: Path) -> Path:
     path = tmp_path / "var" / "syndicator.db"
     path.parent.mkdir()
     with sqlite3.connect(path) as db:
         db.executescript(dump.read_text(encoding="utf-8"))
     db.close()
+    return path
 
-    store = open_store(path)
+
+@pytest.mark.parametrize("dump", OLD_STORES, ids=lambda p: p.stem)
+def test_a_store_written_by_an_older_version_is_upgraded_and_keeps_its_entries(tmp_path, dump):
+    store = open_store(_load_dump(dump, tmp_path))
     with store.engine.connect() as conn:
         assert conn.execute(sa.select(schema_version.c.version)).scalar() == len(MIGRATIONS)
     assert store.integrity_ok()
@@ -70,6 +82,49 @@ def test_a_store_written_by_an_older_version_is_upgraded_and_keeps_its_entries(t
         assert sorted(e.id for e in feed.entries) == [
             f"tag:feeds.example.org,2024-09-01:{lang}/{n}" for n in (1, 2)]
         assert all(e.title.startswith(title) for e in feed.entries)
+
+
+KY_LEXICON = {"Council": "Кеңеши", "ministers": "министрлер"}
+
+
+@pytest.fixture(scope="module")
+def ky_package(tmp_path_factory) -> Path:
+    """A real en→ky argos package (the lexicon model): Kyrgyz as a newly added target."""
+    from syndicator.testing.lexicon_model import build_lexicon_package
+
+    return build_lexicon_package(tmp_path_factory.mktemp("ky"), KY_LEXICON,
+                                 from_code="en", to_code="ky")
+
+
+@pytest.mark.parametrize("dump", [*OLD_STORES, LANGUAGE_ADDED], ids=lambda p: p.stem)
+def test_old_items_of_an_upgraded_store_are_translated_into_a_newly_added_language(
+        tmp_path, dump, ky_package):
+    """A language finds its work by the items' data version (items.seq, newer than
+    the one it last translated up to) or by a translation row it already has. Items
+    stored before v2 had no data version, so a target language added after the
+    upgrade found them neither way: they stayed "awaiting translation" for good."""
+    path = _load_dump(dump, tmp_path)
+    shutil.copytree(ROOT / "translations", tmp_path / "translations",
+                    ignore=shutil.ignore_patterns("news.po", "*.lock"))
+    config = make_config(tmp_path, languages={"targets": ["ru", "ky"]},
+                         translations={"dir": str(tmp_path / "translations")})
+    install_file(ky_package, config.argos.packages_dir)
+    store = open_store(path)
+    ids = [item.id for item in store.recent_items(None)]
+    russian = store.translations_for("ru", ids)
+
+    report = run_once(config, store=store, now=NOW)
+    assert report.translated == {"ru": 0, "ky": 2}, report
+    kyrgyz = store.translations_for("ky", ids)
+    assert {i: tr.status for i, tr in kyrgyz.items()} == {i: "translated" for i in ids}
+    assert all(tr.title.startswith("Кеңеши of Foreign Ministers meets in Minsk (")
+               for tr in kyrgyz.values()), kyrgyz
+    assert store.translations_for("ru", ids) == russian  # no engine for ru: kept as it was
+    feed = feedparser.parse((config.output_dir / "ky" / "atom.xml").read_bytes())
+    assert sorted(e.title for e in feed.entries) == sorted(tr.title for tr in kyrgyz.values())
+    # Found once: the next cycle has nothing left to translate.
+    assert run_once(config, store=store, now=NOW + timedelta(hours=1)).translated == {
+        "ru": 0, "ky": 0}
 
 
 def test_a_store_from_a_newer_syndicator_is_refused(tmp_path):
