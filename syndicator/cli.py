@@ -44,7 +44,8 @@ def main(ctx: click.Context, config_path: str, verbose: int) -> None:
 
 
 def _fail(exc: SyndicatorError):
-    """Exit codes: 2 for a bad configuration, 3 when another process holds the store, 1 else."""
+    """Exit codes: 2 for a bad configuration, 3 when another process holds the store, 1 else
+    (and 4 from ``once``: the cycle ran, but a source or a news.po could not be read)."""
     click.echo(f"error: {exc}", err=True)
     sys.exit(2 if isinstance(exc, ConfigError) else 3 if isinstance(exc, LockedError) else 1)
 
@@ -67,6 +68,10 @@ def once(obj: _Context) -> None:
                f"{len(report.written)} file(s) written, {len(report.errors)} error(s)")
     for error in report.errors:
         click.echo(f"  {error}", err=True)
+    if report.failed:
+        # The cycle ran, and published what it could; a scheduler (cron, a systemd
+        # timer) should still hear that a source or a catalog could not be read.
+        sys.exit(4)
 
 
 @main.command()

@@ -54,12 +54,14 @@ def run_once(config: Config, store: Store | None = None, engines: Engines | None
     export_catalogs(store, config, now)
     log.info("stage: publish")
     written = publish_all(store, config, now)
+    problems = catalog_problems(store, config)
     report = CycleReport(new=new, updated=updated, translated=translated,
                          written=tuple(str(p) for p in written),
                          errors=tuple(e for r in results for e in ((r.error,) if r.error else ())
-                                      + r.problems) + catalog_problems(store, config),
+                                      + r.problems) + problems,
                          max_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                                          / 1024, 1))
+                                          / 1024, 1),
+                         failed=tuple(r.name for r in results if r.error) + problems)
     store.record_run(now, datetime.now(timezone.utc), asdict(report))
     log.info("cycle done: %d new, %d updated, %d file(s) written, %d error(s)",
              new, updated, len(written), len(report.errors))

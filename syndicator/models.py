@@ -171,3 +171,6 @@ class CycleReport:
     written: tuple[str, ...]
     errors: tuple[str, ...]
     max_rss_mb: float = 0.0  # the process's peak memory so far (models included)
+    # What could not be read at all: the sources that failed (by name), and why a
+    # news.po was left alone. ``once`` exits with 4 when there is any.
+    failed: tuple[str, ...] = ()
