@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
 import sqlalchemy as sa
 
-from .models import item_key
+from .models import item_key, item_of
 from .rows import from_iso, iso
 from .schema import approvals, history
-from .sources.clean import xml_safe
 from .statements import ids_as_json, mark_segment_stale
 from .store import Store
 
@@ -106,11 +106,6 @@ class Approved:
         return approval if approval and approval.source_text not in item_texts else None
 
 
-def item_of(seg_key: str) -> str:
-    """The item a segment key belongs to: keys are ``<item id>#<field>[<n>]``."""
-    return seg_key.rsplit("#", 1)[0]
-
-
 def approve(store: Store, lang: str, seg_key: str, source_text: str, text: str,
             translator: str, via: str, now: datetime) -> bool:
     """Record a human translation; the one code path for PO files and the review page.
@@ -119,7 +114,10 @@ def approve(store: Store, lang: str, seg_key: str, source_text: str, text: str,
     """
     if not text.strip():
         raise ValueError("an approved translation cannot be empty")
-    text = _publishable(text, lang, seg_key)
+    if (kept := publishable(text)) != text.strip():
+        log.warning("the approved text of %s [%s] had characters XML forbids (a pasted "
+                    "line break is U+000B); they were removed", seg_key, lang)
+    text = kept
     if not text:
         return False  # nothing but control characters: nothing to publish
     with store.engine.begin() as conn:
@@ -140,15 +138,17 @@ def approve(store: Store, lang: str, seg_key: str, source_text: str, text: str,
     return True
 
 
-def _publishable(text: str, lang: str, seg_key: str) -> str:
-    """The text without the characters XML forbids, which would make every feed of
-    the language unwritable. Word's line break (Shift+Enter) pastes as U+000B: it and
+# What XML 1.0 forbids; one such character would make every feed of the language
+# unwritable. Other invisible characters (bidi isolates, joiners) stay: a translator
+# may need them.
+_FORBIDDEN = re.compile("[\x00-\x08\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def publishable(text: str) -> str:
+    """A translator's text as it is approved and published: stripped, without the
+    characters XML forbids. Word's line break (Shift+Enter) pastes as U+000B: it and
     a page break become spaces."""
-    kept = xml_safe(text.replace("\x0b", " ").replace("\x0c", " ")).strip()
-    if kept != text.strip():
-        log.warning("the approved text of %s [%s] had control or invisible characters; "
-                    "they were removed", seg_key, lang)
-    return kept
+    return _FORBIDDEN.sub("", text.replace("\x0b", " ").replace("\x0c", " ")).strip()
 
 
 def segment_history(store: Store, lang: str, seg_key: str) -> list[dict]:

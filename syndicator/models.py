@@ -21,6 +21,11 @@ def item_key(item_id: str) -> str:
     return f"{source}/{hashlib.sha256(item_id.encode()).hexdigest()[:16]}"
 
 
+def item_of(seg_key: str) -> str:
+    """The item key (``item_key``) of a segment key: ``<item key>#<field>[<n>]``."""
+    return seg_key.rsplit("#", 1)[0]
+
+
 @dataclass(frozen=True)
 class Image:
     url: str

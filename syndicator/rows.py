@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 
 from .models import Image, Item, SourceItem, item_key
 
@@ -22,6 +23,17 @@ def from_iso(text: str) -> datetime:
     # The store writes UTC ("+00:00"), which parses to timezone.utc itself: a full
     # rebuild reads ~80,000 dates, and converting them to UTC again cost a copy each.
     return moment if moment.tzinfo is timezone.utc else moment.astimezone(timezone.utc)
+
+
+def http_seconds(text: str) -> float | None:
+    """An HTTP date (RFC 9110 5.6.7, always GMT) as a timestamp; None when invalid.
+    The asctime form and a "-0000" zone parse without a zone, which ``.timestamp()``
+    would take as the machine's local time."""
+    try:
+        moment = parsedate_to_datetime(text)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 def item_values(item: SourceItem, now: datetime, first_published: datetime | None) -> dict:

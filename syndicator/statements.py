@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 
 from .rows import from_iso, iso, iter_chunks
+from .models import item_of
 from .schema import items, meta, translations
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ def instant_iso(moment: datetime) -> str:
 def mark_segment_stale(conn: sa.Connection, lang: str, seg_key: str) -> None:
     """Make the next cycle re-assemble the item a human just corrected, in the
     approval's own transaction: the approval is never stored without its mark."""
-    key = seg_key.rsplit("#", 1)[0]  # keys are ``<item key>#<field>[<n>]``
+    key = item_of(seg_key)
     conn.execute(translations.update().where(
         translations.c.lang == lang,
         translations.c.item_id.in_(sa.select(items.c.id).where(items.c.key == key)))

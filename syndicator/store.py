@@ -197,11 +197,13 @@ class Store:
         if not done:
             return
         with self.engine.begin() as conn:
+            # First the write (SQLite begins the transaction there): from then on no
+            # approval can commit between the check below and the rows saved.
+            version = bump(conn)
             if read_at is not None:
                 done = still_as_read(conn, done, read_at)
                 if not done:
                     return
-            version = bump(conn)
             changed = {}
             for lang in {tr.lang for tr in done}:
                 fresh = [tr.item_id for tr in done

@@ -134,16 +134,18 @@ def test_a_second_process_on_the_same_store_is_refused_with_the_reason(tmp_path)
     assert f"another syndicator process (pid {os.getpid()})" in result.stderr
 
 
-def test_once_exits_4_when_a_source_cannot_be_read_and_0_again_once_it_can(tmp_path, site):
+def test_once_exits_4_when_a_source_cannot_be_read_and_publishes_the_rest(tmp_path, site):
     _toml_config(tmp_path, site)
     config = tmp_path / "config.toml"
     text = config.read_text()
-    config.write_text(text.replace(f'url = "{site.url}', f'url = "{site.url}missing/'))
-    failed = run_cli("once", cwd=tmp_path, check=False)
-    assert failed.returncode == 4, failed.stderr
-    assert "1 error(s)" in failed.stdout and "missing/" in failed.stderr
-    config.write_text(text)
-    assert run_cli("once", cwd=tmp_path).returncode == 0
+    broken = text.replace('name = "csto"', 'name = "broken"').replace(
+        f'url = "{site.url}', f'url = "{site.url}missing/')
+    config.write_text(text + broken[broken.index("[[sources]]"):broken.index("[translations]")])
+    result = run_cli("once", cwd=tmp_path, check=False)
+    assert result.returncode == 4, result.stderr
+    assert "6 new" in result.stdout and "1 error(s)" in result.stdout  # csto still read
+    assert "source 'broken'" in result.stderr and "missing/" in result.stderr
+    assert (tmp_path / "feeds" / "ru" / "atom.xml").is_file()
 
 
 def test_a_bad_config_lists_every_problem_and_exits_2(tmp_path):

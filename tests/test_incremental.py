@@ -428,6 +428,31 @@ def test_entries_of_a_removed_paragraph_leave_news_po_spliced_as_in_a_full_merge
     assert path.read_bytes() == spliced
 
 
+def test_a_removed_summary_whose_key_wraps_leaves_news_po_spliced_as_in_a_full_merge(setup):
+    config, store = setup
+    # A source name of 42 characters: "#title[0]" keys fit on the msgctxt line, and
+    # "#summary[0]", two characters longer, wraps (msgctxt "" and the key below).
+    long_name = "regional-press-office-of-the-secretariat-x"
+    item = dataclasses.replace(_item(90), source=long_name)
+    store.upsert_items([item], NOW)
+    _translate(store, "ru", NOW)
+    _export_ru(store, config)
+    path = catalog_path(config, "ru")
+    original = path.read_bytes()
+    assert b'msgctxt ""\n"' + long_name.encode() in original  # the summary's key wraps
+    store.upsert_items([dataclasses.replace(item, summary="")], NOW)
+    _translate(store, "ru", NOW)
+    with _whole_reads() as calls:
+        assert _export_ru(store, config)
+    assert not calls  # spliced, not read whole
+    spliced = path.read_bytes()
+    assert b"Summary 90." not in spliced and b"Item number 90" in spliced
+    path.write_bytes(original)
+    store.meta_set("po-written:ru", "")
+    assert _export_ru(store, config)
+    assert path.read_bytes() == spliced
+
+
 def test_a_removed_paragraph_edited_by_hand_stays_until_imported_and_its_text_returns(
         setup):
     config, store = setup

@@ -359,7 +359,10 @@ def test_approving_one_block_keeps_what_was_typed_in_the_others(project):
     first, second = next(kind for kind in keys if kind != "title[0]"), "title[0]"
     answer = approve(client, "ru", page, title, {first: "Первый блок", second: "Черновик"},
                      only=first)
-    assert answer.status_code == 200 and "kept below, not approved yet" in answer.text
+    shown = lxml.html.fromstring(answer.text).text_content()
+    assert answer.status_code == 200
+    assert "What you typed in the item's other blocks is kept below" in shown
+    assert "Not saved: below is what you typed." in shown  # on the title's block
     approved = approvals_for(project.store, "ru")
     assert approved[keys[first]].text == "Первый блок"
     assert keys[second] not in approved or approved[keys[second]].text != "Черновик"
@@ -539,3 +542,26 @@ def test_passwords_and_session_ids_never_reach_the_logs_or_status(project, caplo
     assert "anna" in logged, "the login attempts were not logged at all"
     leaked = [s[:6] + "…" for s in secrets if s in logged or s in status]
     assert not leaked, f"secrets in the logs or in status: {leaked}"
+
+
+# Last: it sends an item back to translation, which the tests above do not expect.
+def test_text_typed_for_an_item_sent_back_to_translation_stays_on_the_page(project):
+    from syndicator.cycle import Progress, fetch_sources, store_results
+
+    client, _ = project.login("anna")
+    page = client.get("/review/ru/").text
+    title = _other_item(page)
+    keys = item_form(page, title)[1]
+    source = next(p for p in (project.site.root / "news").glob("*.html")
+                  if title in p.read_text())
+    source.write_text(source.read_text().replace(title, title + " (updated)"))
+    # The edit is fetched and stored; the item waits for the next cycle's translation.
+    store_results(project.store, fetch_sources(project.config, project.store, None,
+                                               FROZEN_NOW + timedelta(hours=3), Progress()),
+                  FROZEN_NOW + timedelta(hours=3))
+    answer = approve(client, "ru", page, title, {"title[0]": "Текст, который не пропадёт"})
+    assert answer.status_code == 409 and "Nothing was saved" in answer.text
+    lost = lxml.html.fromstring(answer.text).find('.//section[@aria-labelledby="lost-h"]')
+    assert lost is not None and "Текст, который не пропадёт" in lost.text_content()
+    assert keys["title[0]"] not in approvals_for(project.store, "ru") or approvals_for(
+        project.store, "ru")[keys["title[0]"]].text != "Текст, который не пропадёт"

@@ -95,13 +95,9 @@ def test_a_stop_lets_the_running_cycle_end_and_starts_none_of_the_queued_cycles(
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         assert fetching.wait(60), "run fetched no source within 60 s"
-        signalled = time.monotonic()
-        process.send_signal(signum)  # the first cycle's fetch is under way
-        try:
-            _, stderr = process.communicate(timeout=120)
-        except subprocess.TimeoutExpired:
-            pytest.fail("run did not stop within 120 s of the signal")
-        took = time.monotonic() - signalled
+        # The first cycle's fetch is under way.
+        stderr, took = _stopped(process, lambda: process.send_signal(signum), 120,
+                                "run did not stop within 120 s of the signal")
     finally:
         process.kill()
     assert process.returncode == 0, stderr
@@ -127,6 +123,19 @@ def _tgkill(pid: int, tid: int, signum: int) -> None:
         raise OSError(ctypes.get_errno(), "tgkill failed")
 
 
+def _stopped(process: subprocess.Popen, signal_it, timeout: float,
+             failure: str) -> tuple[str, float]:
+    """Signal ``process`` (``signal_it()``) and wait for it to end: its stderr, and the
+    seconds it took to stop."""
+    signalled = time.monotonic()
+    signal_it()
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(failure)
+    return stderr, time.monotonic() - signalled
+
+
 TGKILL = {"x86_64": 234, "aarch64": 131}  # the syscall's number on each architecture
 
 
@@ -149,13 +158,9 @@ def test_run_stops_on_a_sigterm_the_kernel_hands_to_another_thread(tmp_path):
         others = [int(tid) for tid in os.listdir(f"/proc/{process.pid}/task")
                   if int(tid) != process.pid]
         assert others, "run has no thread besides its main one"
-        signalled = time.monotonic()
-        _tgkill(process.pid, others[0], signal.SIGTERM)
-        try:
-            _, stderr = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            pytest.fail("run ignored for 30 s a SIGTERM delivered to one of its other threads")
-        took = time.monotonic() - signalled
+        stderr, took = _stopped(
+            process, lambda: _tgkill(process.pid, others[0], signal.SIGTERM), 30,
+            "run ignored for 30 s a SIGTERM delivered to one of its other threads")
     finally:
         process.kill()
     assert process.returncode == 0, stderr

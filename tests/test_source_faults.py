@@ -309,13 +309,16 @@ def test_files_source_over_max_items_takes_the_newest_by_date_and_says_what_it_l
              for day in range(1, 6)}
     # Names need not sort by date: this one sorts first and is the newest.
     files["aaa-breaking.md"] = "---\ntitle: Breaking\ndate: 2024-09-06T09:00:00\n---\nx\n"
-    files["undated.md"] = "---\ntitle: Undated\n---\nx\n"  # dated when first seen: new
-    _folder(tmp_path, files)
+    # Undated files go by when they were saved: this one now, the other in 2020.
+    files["undated.md"] = "---\ntitle: Undated\n---\nx\n"
+    files["old-undated.md"] = "---\ntitle: Old, undated\n---\nx\n"
+    folder = _folder(tmp_path, files)
+    os.utime(folder / "old-undated.md", (1_600_000_000, 1_600_000_000))
     result = _fetch(_files_config(tmp_path, max_items=4))
     assert [i.title for i in result.items] == ["Day 4", "Day 5", "Breaking", "Undated"]
     [problem] = result.problems
     assert "source 'desk'" in problem and "field 'max_items'" in problem
-    assert "7 items" in problem and "3 older" in problem and "'2024-09-03-news.md'" in problem
+    assert "8 items" in problem and "4 older" in problem and "'2024-09-03-news.md'" in problem
 
 
 # --- html: errors name their source, so status shows them ---------------------------------

@@ -24,7 +24,7 @@ from typing import Iterator
 import polib
 
 from .. import pofile
-from ..approvals import approve, approvals_for
+from ..approvals import approve, approvals_for, publishable
 from ..config import Config
 from ..errors import CatalogError
 from ..heap import frees_when_done
@@ -103,7 +103,7 @@ def _saved_edits(parts, known: dict) -> tuple[str, list[tuple[str, str, str]]]:
             if as_written(entry):
                 continue  # approved text as syndicator wrote it, perhaps in a stale copy
             old = known.get(entry.msgctxt)
-            if old and old.text == entry.msgstr.strip() and old.source_text == entry.msgid:
+            if old and old.text == publishable(entry.msgstr) and old.source_text == entry.msgid:
                 continue
             edits.append((entry.msgctxt, entry.msgid, entry.msgstr))
     return translator, edits

@@ -19,7 +19,8 @@ import re
 
 import polib
 
-from ..approvals import Approval, Approved, item_of
+from ..approvals import Approval, Approved, publishable
+from ..models import item_of
 
 MACHINE_MARK = "machine:"
 _REVIEWED = re.compile(r"^reviewed by (.*?)(?: \[([0-9a-f]{12})\])?$")
@@ -103,7 +104,7 @@ def update(entry: polib.POEntry, source: str, machine: str, approval: Approval |
         if not approved:
             entry.msgstr = ""
     if approved:
-        if by_hand and entry.msgstr.strip() != approval.text:
+        if by_hand and publishable(entry.msgstr) != approval.text:
             return  # a translator's newer text or draft: the import takes it when done
         # A translator's fuzzy flag on the approved text stays: it asks for another look.
         keep_flag = by_hand and entry.fuzzy and not source_changed
@@ -140,4 +141,4 @@ class Retired:
         if not changed_by_hand(entry):
             return True
         approval = self._approved.get(key, entry.msgid)
-        return bool(approval and not entry.fuzzy and approval.text == entry.msgstr.strip())
+        return bool(approval and not entry.fuzzy and approval.text == publishable(entry.msgstr))

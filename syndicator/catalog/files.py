@@ -141,8 +141,22 @@ def _plain(keys) -> bool:
     return all(polib.escape(key) == key and len(f'msgctxt "{key}"') <= WRAP for key in keys)
 
 
-# An entry's msgctxt line as pofile writes a key that needs no wrapping or escaping.
+# An entry's msgctxt line as pofile writes a key that needs no wrapping or escaping,
+# and a wrapped one: ``msgctxt ""`` and the key's pieces on the lines below.
 _MSGCTXT = re.compile(rb'^msgctxt "(.*)"$', re.MULTILINE)
+_WRAPPED = re.compile(rb'^msgctxt ""\n((?:".*"\n)+)', re.MULTILINE)
+
+
+def _key_in(block: bytes) -> bytes | None:
+    """The msgctxt of an entry block, as written (escapes are not undone)."""
+    if found := _MSGCTXT.search(block):
+        return found.group(1) or _wrapped_key(block)
+    return None
+
+
+def _wrapped_key(block: bytes) -> bytes | None:
+    found = _WRAPPED.search(block)
+    return b"".join(line[1:-1] for line in found.group(1).split(b"\n") if line) if found else None
 
 
 def splice(store: Store, path: Path, lang: str, item_ids: list[str],
@@ -178,11 +192,11 @@ def splice(store: Store, path: Path, lang: str, item_ids: list[str],
         gone = []  # indexes of other blocks of these items: segments they no longer have
         items_bytes = {i.encode("utf-8") for i in items}
         for index in range(1, len(blocks)):
-            found = _MSGCTXT.search(blocks[index])
-            if found and found.group(1) in keys:
-                where[keys[found.group(1)]] = index
-            elif found and found.group(1).rsplit(b"#", 1)[0] in items_bytes:
-                gone.append(index)
+            key = _key_in(blocks[index])
+            if key in keys:
+                where[keys[key]] = index
+            elif key and key.rsplit(b"#", 1)[0] in items_bytes:
+                gone.append(index)  # a wrapped key too: polib reads it for Retired
         po = _parsed(blocks, sorted(where.values()))
         by_key = {e.msgctxt: e for e in po if e.msgctxt}
         for index, entry in zip(gone, _parsed(blocks, gone)):
@@ -228,9 +242,11 @@ def merge_whole(store: Store, lang: str, path: Path, item_ids: list[str],
         for key, source, machine in (tr.segments if tr else ()):
             merges.setdefault(key, []).append(
                 (source, machine, approved.get(key, source), tr.engine, urls[item_id]))
-    retired = Retired({item_key(i) for i, tr in wanted.items() if tr.segments}, set(merges),
-                      approved)
-    del wanted
+    segmented = [item_id for item_id, tr in wanted.items() if tr.segments]
+    # Only these items' approvals are kept through the merge, not the language's.
+    retired = Retired({item_key(i) for i in segmented}, set(merges),
+                      Approved(approvals_of_items(store, lang, segmented)))
+    del wanted, approved
     for _attempt in range(5):
         with locked(path):
             before = stamp(path)

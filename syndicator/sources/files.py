@@ -27,7 +27,7 @@ from .checks import bad_url, date_problem
 from .clean import clean_html, guessed_text, shorten, summary_from, to_utc, web_image
 
 SUFFIXES = {".md", ".markdown", ".html", ".htm", ".json"}
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # a sort key for undated items
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # the date of a file whose mtime is unknown
 
 
 class _Loader(yaml.SafeLoader):
@@ -65,7 +65,7 @@ def read(source: SourceConfig, fetcher, validators) -> SourceResult:
         except SourceError as exc:
             problems.append(str(exc))
             continue
-        read_items.append((item, path.relative_to(folder).as_posix()))
+        read_items.append((item, path.relative_to(folder).as_posix(), _modified(path)))
         problems += notes
     kept, cut = _newest(read_items, source.max_items)
     if cut:
@@ -85,20 +85,28 @@ def _hidden(relative: Path) -> bool:
     return any(part.startswith(".") for part in relative.parts)
 
 
-def _newest(read: list[tuple[SourceItem, str]],
+def _modified(path: Path) -> datetime:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+    except (OSError, OverflowError, ValueError):
+        return _EPOCH
+
+
+def _newest(read: list[tuple[SourceItem, str, datetime]],
             limit: int) -> tuple[list[SourceItem], list[str]]:
     """The ``limit`` newest items by date, in file order, and the files of the
     others, newest first.
 
     By date, not by name: names need not sort by date, and an editor's new file
-    must never be the one left out. An undated item counts as newest: the store
-    dates it when first seen."""
+    must never be the one left out. An undated item goes by when its file was last
+    saved: counted as newest, a folder of old undated files would crowd out every
+    new dated one."""
     if len(read) <= limit:
-        return [item for item, _name in read], []
-    order = sorted(range(len(read)), reverse=True, key=lambda n: (
-        read[n][0].published is None, read[n][0].published or _EPOCH, n))
+        return [item for item, _name, _saved in read], []
+    order = sorted(range(len(read)), reverse=True,
+                   key=lambda n: (read[n][0].published or read[n][2], n))
     kept = set(order[:limit])
-    return ([item for n, (item, _name) in enumerate(read) if n in kept],
+    return ([item for n, (item, _name, _saved) in enumerate(read) if n in kept],
             [read[n][1] for n in order[limit:]])
 
 

@@ -28,6 +28,7 @@ import httpx
 from .. import __version__
 from ..config import HttpConfig
 from ..errors import FetchError
+from ..rows import http_seconds
 
 log = logging.getLogger(__name__)
 RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -78,10 +79,7 @@ class FileTransport(httpx.BaseTransport):
 
 
 def _parse_http_date(text: str) -> float:
-    try:
-        return email.utils.parsedate_to_datetime(text).timestamp()
-    except (TypeError, ValueError):
-        return 0.0
+    return http_seconds(text) or 0.0
 
 
 @functools.cache

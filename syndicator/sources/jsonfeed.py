@@ -104,7 +104,7 @@ def _raw(source: SourceConfig, base: str, item, n: int, feed_authors: str) -> Ra
     entry.kinds = {"title": "text", "summary": "text", "body": "html" if html else "text",
                    "names": "text"}
     published, modified = text("date_published"), text("date_modified")
-    entry.published = _date(published or modified)
+    entry.published = _date(published) or _date(modified)  # as feedparser falls back
     entry.updated = _date(modified)
     entry.date_text, entry.date_expected = published or modified, _EXPECTED_DATE
     label = entry.id or entry.link or name

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import timezone
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 
+from ..rows import http_seconds
 from .static import CODINGS, StaticFile
 
 # Published files that other sites fetch or frame: they get CORS headers.
@@ -93,14 +93,8 @@ def none_match(if_none_match: str, current: str) -> bool:
 
 def not_modified_since(if_modified_since: str, mtime: float) -> bool:
     """True when the file is not newer than the date; an invalid or future date is ignored."""
-    try:
-        since = parsedate_to_datetime(if_modified_since)
-        # HTTP dates are GMT; the asctime form and "-0000" parse without a zone, which
-        # .timestamp() would take as the server's local time.
-        since = (since if since.tzinfo else since.replace(tzinfo=timezone.utc)).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return False
-    if since > time.time():
+    since = http_seconds(if_modified_since)
+    if since is None or since > time.time():
         return False
     # Last-Modified has one-second resolution, so compare whole seconds.
     return int(mtime) <= since

@@ -18,7 +18,6 @@ import hashlib
 import logging
 import math
 import threading
-import dataclasses
 from datetime import datetime, timezone
 from http import HTTPStatus
 from typing import Callable
@@ -34,7 +33,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..approvals import Approval, Approved, approvals_for, approve, segment_history
+from ..approvals import (Approval, Approved, approvals_for, approve, publishable,
+                         segment_history)
 from ..catalog import export_catalog, items_to_merge
 from ..config import Config
 from ..cycle import retranslate, store_lock
@@ -47,7 +47,7 @@ from . import accounts
 from .accounts import (LOGIN_COOKIE, SESSION_COOKIE, Refused, form_value, login_token,
                        read_form, same_token, set_cookie)
 from .review_forms import (RANKS, STATES, ItemView, SegmentView, conflict, digest,
-                           form_text, item_state, segment_label, typed)
+                           item_state, read_form_against, segment_label)
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,8 @@ MESSAGES = {  # ?msg= codes after a redirect; only these fixed texts are ever sh
               "approved text is saved and will be published by that cycle or the next one.",
     "failed": "Publishing failed; the approved text is saved. See the server log.",
 }
+GONE = ("That item changed since you loaded the page: its source was edited, and the next "
+        "cycle translates it again; then it is back here for review. Nothing was saved.")
 def review_routes(config: Config, *, clock: Callable[[], datetime] | None = None) -> list:
     """The routes ``make_app`` mounts before the static files; ``clock`` is for tests."""
     return ReviewApp(config, clock or (lambda: datetime.now(timezone.utc))).routes()
@@ -208,20 +210,17 @@ class ReviewApp:
             n=format_decimal(int(count) if count.isdigit() else 0, locale=lang)))
 
     def _language_page(self, request: Request, session: accounts.Session, lang: str,
-                       message: str, status: int = 200,
-                       kept: dict[str, str] | None = None) -> Response:
+                       message: str, status: int = 200, kept: dict[str, str] | None = None,
+                       lost: list[str] | None = None) -> Response:
         """The review page; ``kept``: texts typed into blocks that were not saved,
-        shown in their textareas again (the form's digests stay the current ones)."""
+        shown in their textareas again, marked (the form's digests stay the current
+        ones); ``lost``: texts typed into blocks that are gone, shown to copy."""
         views, pending = self._items(lang, with_history=True)
-        if kept:
-            views = [dataclasses.replace(view, segments=[
-                dataclasses.replace(s, text=kept[s.key]) if s.key in kept else s
-                for s in view.segments]) for view in views]
         return self._render(
             request, "review/language.html", session, status=status, lang=lang,
             direction=Locale.parse(lang).text_direction, items=views, pending=pending,
-            message=message, policy=self.config.review.policy(lang),
-            queue=waiting(self.store, self.config, lang, self.clock()))
+            message=message, policy=self.config.review.policy(lang), unsaved=kept or {},
+            lost=lost or [], queue=waiting(self.store, self.config, lang, self.clock()))
 
     def _items(self, lang: str, with_history: bool) -> tuple[list[ItemView], int]:
         """Items of the feed in review order, and how many await a (re)translation."""
@@ -314,43 +313,33 @@ class ReviewApp:
         lang = self._language(request, session, form)
         key = form_value(form, "item") or ""
         view = next((v for v in self._items(lang, with_history=False)[0] if v.key == key), None)
-        if view is None:
-            raise Refused(409, "That item is no longer on the review list; reload the page.")
-        by_key = {s.key: s for s in view.segments}
         only = form_value(form, "only")
-        if only is not None and only not in by_key:
-            raise Refused(400, "That block is not part of the item.")
-        now, counts = self.clock(), {"approved": 0, "empty": 0, "changed": 0}
-        kept = {}  # text typed into blocks changed since the page was loaded: not saved
-        for segment in ([by_key[only]] if only else view.segments):
-            text = form_text(form, segment.key)
-            base = form_value(form, f"base:{segment.key}")
-            if not (same_token(form_value(form, f"src:{segment.key}"), segment.digest)
-                    and same_token(base, segment.base)):
-                # Its source was edited, or someone approved a text meanwhile: saving
-                # would translate the old source, or silently revert their text.
-                counts["changed"] += 1
-                if not same_token(base, digest(text)):  # typed, not as the page showed it
-                    kept[segment.key] = text
-            elif not text.strip():
-                counts["empty"] += 1
+        if only is not None and f"text:{only}" not in form:
+            raise Refused(400, "That block is not part of the form.")
+        sent = read_form_against(form, view, only)
+        if view is None:  # its source changed, and the next cycle translates it again
+            return self._language_page(request, session, lang, status=409, lost=sent.lost,
+                                       message=GONE)
+        now, approved, empty = self.clock(), 0, 0
+        for segment, text in sent.approvable:
+            if not publishable(text):
+                empty += 1
             else:
-                counts["approved"] += approve(self.store, lang, segment.key, segment.source,
-                                              text, session.translator.name, "web", now)
-        if counts["approved"]:
+                approved += approve(self.store, lang, segment.key, segment.source, text,
+                                    session.translator.name, "web", now)
+        if approved:
             self._sync_catalog(lang, now)
-        if counts["changed"]:
-            return self._language_page(request, session, lang, status=409, kept=kept,
-                                       message=conflict(counts, lang))
-        if only and (unsaved := typed(form, view, only)):
-            # One block approved: what was typed in the item's other blocks stays.
-            return self._language_page(request, session, lang, kept=unsaved, message=(
-                f"Approved {format_decimal(counts['approved'], locale=lang)} block(s). What "
-                "you typed in the item's other blocks is kept below, not approved yet."))
-        msg = ("approved" if counts["approved"]
-               else "empty" if counts["empty"] and only else "unchanged")
-        return self._redirect(f"/review/{lang}/?msg={msg}&n={counts['approved']}"
-                              f"#{view.anchor}")
+        if sent.changed or sent.lost:
+            return self._language_page(request, session, lang, status=409, kept=sent.kept,
+                                       lost=sent.lost,
+                                       message=conflict(approved, sent.changed, lang))
+        msg = "approved" if approved else "empty" if empty and only else "unchanged"
+        message = MESSAGES[msg].format(n=format_decimal(approved, locale=lang))
+        if sent.kept:  # one block approved: what was typed in the others stays
+            return self._language_page(request, session, lang, kept=sent.kept, message=(
+                f"{message} What you typed in the item's other blocks is kept below, "
+                "marked \"not saved\"."))
+        return self._redirect(f"/review/{lang}/?msg={msg}&n={approved}#{view.anchor}")
 
     def _sync_catalog(self, lang: str, now: datetime) -> None:
         """Write the approval into news.po at once.

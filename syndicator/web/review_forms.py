@@ -65,29 +65,52 @@ def segment_label(key: str) -> tuple[str, list[int]]:
     return {"title": "Title", "summary": "Summary"}.get(kind, "Paragraph"), numbers
 
 
-def form_text(form: dict, key: str) -> str:
-    return (form_value(form, f"text:{key}") or "").replace("\r\n", "\n")
+@dataclass(frozen=True)
+class Submitted:
+    """An approve form, read against the item as it is now."""
+    approvable: list[tuple[SegmentView, str]]  # asked for, unchanged since the page loaded
+    changed: int  # blocks asked for that changed since: their text is not saved
+    kept: dict[str, str]  # text typed and not saved, by the key of the block it belongs to
+    lost: list[str]  # text typed into blocks the item no longer has
 
 
-def typed(form: dict, view: ItemView, only: str) -> dict[str, str]:
-    """Text typed into the item's blocks other than ``only``: not as the page showed it."""
-    typed = {}
-    for segment in view.segments:
-        text = form_text(form, segment.key)
-        if segment.key != only and text and not same_token(
-                form_value(form, f"base:{segment.key}"), digest(text)):
-            typed[segment.key] = text
-    return typed
+def read_form_against(form: dict, view: ItemView | None, only: str | None) -> Submitted:
+    """Which blocks of the form may be approved, and where unsaved typed text goes.
+
+    Each block of the form carries the digests of the source and of the text the
+    page showed (``src:``, ``base:``). A block whose source or text changed since
+    (an edit, someone else's approval) is not saved; a block's typed text follows
+    its source, which may have moved to another key (a paragraph added above)."""
+    now = {s.key: s for s in view.segments} if view else {}
+    by_source = {s.digest: s for s in now.values()}
+    approvable, kept, lost, changed = [], {}, [], 0
+    for key in [name[5:] for name in form if name.startswith("text:")]:
+        text = (form_value(form, f"text:{key}") or "").replace("\r\n", "\n")
+        src, base = form_value(form, f"src:{key}"), form_value(form, f"base:{key}")
+        segment, asked = now.get(key), only is None or key == only
+        same = segment is not None and same_token(src, segment.digest) and same_token(
+            base, segment.base)
+        if asked and same:
+            approvable.append((segment, text))
+            continue
+        changed += asked
+        if not text.strip() or same_token(base, digest(text)):
+            continue  # nothing typed: the page's own text
+        home = segment if same else by_source.get(src or "") or segment
+        if home is not None:
+            kept[home.key] = text
+        else:
+            lost.append(text)
+    return Submitted(approvable, changed, kept, lost)
 
 
-def conflict(counts: dict[str, int], lang: str) -> str:
+def conflict(approved: int, changed: int, lang: str) -> str:
     """The 409 page's message: nothing of a changed block was saved, and why."""
-    saved = (f"Approved {format_decimal(counts['approved'], locale=lang)} block(s). "
-             if counts["approved"] else "")
-    return (f"{saved}{format_decimal(counts['changed'], locale=lang)} block(s) changed since "
-            "you loaded the page (the source was edited, or someone else approved a text), "
-            "so they were not saved. What you typed in them is kept below: compare it "
-            "with the block's history, then approve again.")
+    saved = f"Approved {format_decimal(approved, locale=lang)} block(s). " if approved else ""
+    return (f"{saved}{format_decimal(changed, locale=lang)} block(s) changed since you "
+            "loaded the page (the source was edited, or someone else approved a text), so "
+            "they were not saved. What you typed is kept below, marked \"not saved\": "
+            "compare it with the block and its history, then approve again.")
 
 
 def item_state(segments: list[SegmentView]) -> str:
