@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import datetime, timedelta
+from urllib.parse import urljoin
 
 import ftfy
 
 from ..errors import SourceError
-from ..models import SourceItem, SourceResult
+from ..models import Image, SourceItem, SourceResult
 from .clean import xml_safe, web_image
 
 # Longer titles are cut at a word: a feed reader shows a line or two, and an
@@ -69,6 +70,18 @@ def bad_url(source: str, url: str, item: str, field: str, value: str,
     what was done instead (``outcome``)."""
     return SourceError(source, f"{value!r} is not a valid URL; {outcome}", url=url,
                        item=item, field=field)
+
+
+def optional_image(source: str, url: str, item: str, field: str, href: str, base: str,
+                   notes: list[str], media_type: str = "", length: int = 0) -> Image | None:
+    """The image at ``href`` as written, resolved against ``base``; None, with a
+    problem in ``notes``, when its URL cannot be parsed: an image is decoration,
+    never a reason to lose the item."""
+    try:
+        return web_image(urljoin(base, href), media_type, length)
+    except ValueError:
+        notes.append(str(bad_url(source, url, item, field, href, "published without the image")))
+        return None
 
 
 def date_problem(source: str, url: str, item: str, raw: str, expected: str = "") -> str:

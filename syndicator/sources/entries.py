@@ -15,9 +15,10 @@ from urllib.parse import urljoin
 from ..config import SourceConfig
 from ..errors import SourceError
 from ..models import Image, SourceItem
-from .checks import bad_url, date_problem, mojibake_problem, repair_mojibake
+from .checks import (bad_url, date_problem, mojibake_problem, optional_image,
+                     repair_mojibake)
 from .clean import (clean_html, guessed_text, html_text, plain_text, shorten, summary_from,
-                    text_as_html, web_image)
+                    text_as_html)
 
 
 @dataclass
@@ -108,11 +109,10 @@ def _image(source: SourceConfig, feed: str, base: str, name: str,
     parsed is reported and the next is tried: an image is decoration, never a
     reason to lose the item."""
     for href, media_type, length in candidates:
-        try:
-            return web_image(urljoin(base, href), media_type, byte_count(length))
-        except ValueError:
-            notes.append(str(bad_url(source.name, feed, name, "image", href,
-                                     "published without this image")))
+        image = optional_image(source.name, feed, name, "image", href, base, notes,
+                               media_type, byte_count(length))
+        if image:
+            return image
     return None
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, time, timezone
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import frontmatter
 import markdown
@@ -23,8 +23,8 @@ from frontmatter.default_handlers import YAMLHandler
 from ..config import SourceConfig
 from ..errors import SourceError
 from ..models import Image, SourceItem, SourceResult
-from .checks import bad_url, date_problem
-from .clean import clean_html, guessed_text, shorten, summary_from, to_utc, web_image
+from .checks import bad_url, date_problem, optional_image
+from .clean import clean_html, guessed_text, shorten, summary_from, to_utc
 
 SUFFIXES = {".md", ".markdown", ".html", ".htm", ".json"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # the date of a file whose mtime is unknown
@@ -178,12 +178,7 @@ def _image(source: SourceConfig, image, url: str, relative: str,
            notes: list[str]) -> Image | None:
     if not image:
         return None
-    try:
-        return web_image(urljoin(url, str(image)))
-    except ValueError:  # an image is decoration: the item goes on without it
-        notes.append(str(bad_url(source.name, "", relative, "image", str(image),
-                                 "published without the image")))
-        return None
+    return optional_image(source.name, "", relative, "image", str(image), url, notes)
 
 
 def _tags(value, source: SourceConfig, relative: str) -> tuple[str, ...]:

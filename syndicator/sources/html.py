@@ -19,8 +19,9 @@ from ..config_schema import selector_problem
 from ..errors import FetchError, SourceError
 from ..models import SourceItem, SourceResult
 from .charset import decode_html
-from .checks import EmptyListing, bad_url, date_problem, mojibake_problem, repair_mojibake
-from .clean import clean_html, one_line, summary_from, to_utc, web_image
+from .checks import (EmptyListing, bad_url, date_problem, mojibake_problem, optional_image,
+                     repair_mojibake)
+from .clean import clean_html, one_line, summary_from, to_utc
 from .http import Fetcher, Page, host_allowed, source_hosts
 
 # lxml refuses a str that still carries its XML declaration (XHTML pages).
@@ -177,13 +178,8 @@ def _article(source: SourceConfig, page: Page) -> tuple[SourceItem, list[str]]:
     notes += date_note
     images = doc.cssselect(sel.image) if sel.image else []
     src = images[0].get("src") if images else None
-    image = None
-    if src:
-        try:
-            image = web_image(urljoin(base, src))
-        except ValueError:
-            notes.append(str(bad_url(source.name, page.url, guid, "selectors.image", src,
-                                     "published without the image")))
+    image = optional_image(source.name, page.url, guid, "selectors.image", src, base,
+                           notes) if src else None
     return SourceItem(source=source.name, guid=guid, url=guid, title=title,
                       summary=summary_from(body), body=body, published=published,
                       image=image), notes
