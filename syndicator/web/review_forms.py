@@ -108,7 +108,8 @@ def conflict(approved: int, changed: int, lang: str) -> str:
     """The 409 page's message: nothing of a changed block was saved, and why."""
     saved = f"Approved {format_decimal(approved, locale=lang)} block(s). " if approved else ""
     return (f"{saved}{format_decimal(changed, locale=lang)} block(s) changed since you "
-            "loaded the page (the source was edited, or someone else approved a text), so "
+            "loaded the page (the source was edited, the machine translation was redone, "
+            "or someone else approved a text), so "
             "they were not saved. What you typed is kept below, marked \"not saved\": "
             "compare it with the block and its history, then approve again.")
 
