@@ -135,7 +135,7 @@ def _visible(config: Config, lang: str, rows, trs: dict, now: datetime):
     """(id, updated, digest line, status) of each of ``rows`` that ``lang`` shows.
 
     ``rows`` are item states ``(id, published, updated, content_hash, seq)``;
-    ``updated`` is the entry's, as ``publish._shown`` dates it: the item's, or its
+    ``updated`` is the entry's, as ``entries.shown_entry`` dates it: the item's, or its
     translation's ``changed`` when that is a revision (``models.revised``), later,
     and the entry shows the translation.
     (ISO text in UTC, compared as such: text that sorts as its instants do, ``rows.iso``
