@@ -171,6 +171,7 @@ def test_a_fresh_store_has_no_account_and_says_how_to_create_one(tmp_path):
             answer = client.post("/review/login", data={"csrf": "a" * 43, "name": name,
                                                         "password": password})
             assert answer.status_code == 401, (name, answer.status_code)
+            assert answer.headers["www-authenticate"].startswith("Form ")  # not Basic
             assert "review_session" not in answer.headers.get("set-cookie", "")
         assert client.get("/review/ru/").status_code == 303  # still not logged in
 

@@ -290,7 +290,11 @@ class ReviewApp:
             response.headers["Retry-After"] = str(minutes * 60)
             return response
         if translator is None:
-            return self._login_page(request, 401, "Wrong name or password.")
+            response = self._login_page(request, 401, "Wrong name or password.")
+            # RFC 9110 15.5.2: a 401 carries a challenge. This one names the login form,
+            # so clients know to post it (a browser, seeing no Basic, shows the page).
+            response.headers["WWW-Authenticate"] = 'Form realm="syndicator review"'
+            return response
         session_id, _ = accounts.start_session(self.store, translator.name, now,
                                                previous=request.cookies.get(SESSION_COOKIE))
         response = self._redirect("/review/")
