@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -290,6 +291,35 @@ def test_publish_now_while_a_cycle_holds_the_store_says_when_it_will_appear(proj
         answer = client.post("/review/ru/publish", data={"csrf": token, "lang": "ru"})
     assert answer.headers["location"] == "/review/ru/?msg=locked"
     assert "will be published by that cycle" in client.get(answer.headers["location"]).text
+
+
+def test_publish_now_renders_in_the_server_process_and_never_forks_it(
+        tmp_path, lexicon_package, monkeypatch):
+    # A forked child inherits only the forking thread: a lock another request's
+    # thread held at that moment (jinja2's template cache, the connection pool)
+    # would stay held in the child for ever.
+    import syndicator.publish as publishing
+    from syndicator.cycle import retranslate
+
+    project = Project(tmp_path, lexicon_package)
+    try:
+        monkeypatch.setattr(publishing, "FORK_AT", 1)  # any publish is "large" now
+        forks, real_fork = [], os.fork
+        monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
+        client, token = project.login("anna")
+        approve(client, "ru", client.get("/review/ru/").text, ROCK,
+                {"title[0]": "Генсек ОДКБ на учениях"}, only="title[0]")
+        published = client.post("/review/ru/publish", data={"csrf": token, "lang": "ru"})
+        assert published.headers["location"] == "/review/ru/?msg=published"
+        assert "<title>Генсек ОДКБ на учениях</title>" in feed(project)
+        assert forks == []
+        # The same publish from a command (`syndicator translate`) does fork at this size.
+        approve(client, "ru", client.get("/review/ru/").text, ROCK,
+                {"title[0]": "Генсек ОДКБ на учениях «Рубеж»"}, only="title[0]")
+        retranslate(project.config, project.clock())
+        assert forks and "<title>Генсек ОДКБ на учениях «Рубеж»</title>" in feed(project)
+    finally:
+        project.close()
 
 
 def test_unreviewed_items_come_first_and_a_changed_source_goes_to_the_top(project):

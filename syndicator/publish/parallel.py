@@ -4,9 +4,11 @@ once planned, and a Python process runs on one core.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
@@ -14,14 +16,31 @@ from ..errors import PublishError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_here = threading.local()
 
 
 def can_fork() -> bool:
-    """Whether a second process can work beside this one: ``fork`` exists, and
-    this process may run on more than one CPU (its affinity, as containers set it)."""
+    """Whether a second process can work beside this one: ``fork`` exists, this
+    process may run on more than one CPU (its affinity, as containers set it), and
+    the calling thread has not asked for one process (``one_process``)."""
+    if getattr(_here, "one_process", False):
+        return False
     cpus = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
             else os.cpu_count() or 1)
     return cpus > 1 and "fork" in multiprocessing.get_all_start_methods()
+
+
+@contextlib.contextmanager
+def one_process():
+    """Publish without forking, in this thread: for the web server, whose other
+    threads (requests, the event loop) may hold locks a forked child would inherit
+    held (jinja2's template cache, the database pool) and wait on for ever."""
+    before = getattr(_here, "one_process", False)
+    _here.one_process = True
+    try:
+        yield
+    finally:
+        _here.one_process = before
 
 
 def halves(work: Callable[[Sequence[T]], list], parts: Sequence[T],

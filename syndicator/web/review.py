@@ -41,6 +41,7 @@ from ..cycle import retranslate, store_lock
 from ..errors import CatalogError, LockedError, SyndicatorError
 from ..models import item_key
 from ..publish import i18n, waiting
+from ..publish.parallel import one_process
 from ..rows import from_iso
 from ..store import Store, open_store
 from . import accounts
@@ -362,7 +363,7 @@ class ReviewApp:
         session = self._require(request, form)
         lang = self._language(request, session, form)
         try:
-            with store_lock(self.config.store_path):
+            with store_lock(self.config.store_path), one_process():
                 retranslate(self.config, self.clock(), store=self.store)
             msg = "published"
             log.info("translator %r published the feeds", session.translator.name)
