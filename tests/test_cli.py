@@ -148,6 +148,20 @@ def test_once_exits_4_when_a_source_cannot_be_read_and_publishes_the_rest(tmp_pa
     assert (tmp_path / "feeds" / "ru" / "atom.xml").is_file()
 
 
+def test_once_exits_4_when_the_server_answers_503_partway_and_keeps_what_it_read(
+        tmp_path, site):
+    _toml_config(tmp_path, site)
+    # The listing's fourth article: the three before it are read, then the source stops
+    # and backs off, so a scheduler must hear of it although items were published.
+    site.fault("/news/2024-09-04-unga-79-consultations.html", 503, b"busy",
+               **{"Retry-After": "120"})
+    result = run_cli("once", cwd=tmp_path, check=False)
+    assert result.returncode == 4, result.stderr
+    assert result.stdout.startswith("3 new"), result.stdout
+    assert "source 'csto'" in result.stderr and "503" in result.stderr
+    assert "Rock-2024" in (tmp_path / "feeds" / "en" / "atom.xml").read_text()
+
+
 def test_a_bad_config_lists_every_problem_and_exits_2(tmp_path):
     (tmp_path / "config.toml").write_text('[site]\nbase_url = 3\ncolour = "red"\n')
     result = run_cli("once", cwd=tmp_path, check=False)
