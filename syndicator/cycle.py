@@ -117,11 +117,10 @@ def fetch_sources(config: Config, store: Store, only: list[SourceConfig] | None,
 
 
 def store_results(store: Store, results: list[SourceResult], now: datetime) -> tuple[int, int]:
-    new = updated = 0
+    # One batch: the cycle's new items arrive by date, whichever source found them.
+    new, updated = store.upsert_items([i for r in results for i in r.items], now)
+    # Validators are saved only after the items they cover are safely stored.
     for result in results:
-        n, u = store.upsert_items(result.items, now)
-        new, updated = new + n, updated + u
-        # Validators are saved only after the items they cover are safely stored.
         for url, etag, last_modified in result.validators:
             store.save_validators(url, etag, last_modified)
     return new, updated

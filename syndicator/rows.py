@@ -62,7 +62,7 @@ def item_from_row(row) -> Item:
     without being added here fails the unpacking at once.
     """
     (id_, source, guid, url, title, summary, body, author, image, tags, published,
-     updated, content_hash, _key, _seq) = row
+     updated, content_hash, _key, _seq, _arrival) = row
     image = json.loads(image) if image else None
     return Item(
         id=id_, source=source, guid=guid, url=url, title=title, summary=summary, body=body,

@@ -31,6 +31,10 @@ items = sa.Table(
     sa.Column("content_hash", sa.Text, nullable=False),
     sa.Column("key", sa.Text, index=True),  # models.item_key(id), for news.po (added in v2)
     sa.Column("seq", sa.Integer, index=True),  # data version of its last change (added in v2)
+    # Its place in the order items arrived in, 1 for the first; never changes (v7).
+    # Feeds order by it, newest first: a late-found item dated years back still
+    # enters the subscription documents, and archive pages never reshuffle.
+    sa.Column("arrival", sa.Integer),
 )
 translations = sa.Table(
     "translations", metadata,
@@ -173,7 +177,7 @@ pages = sa.Table(  # per published archive page: a digest of what it shows (adde
 )
 # Covering indexes (v3): publishing orders every item and reads each language's
 # translation states without touching the rows' bodies; a translation's
-# language is found without a scan.
+# language is found without a scan. (v7 replaces ix_items_order: ARRIVAL_INDEX.)
 INDEXES = {
     "ix_items_order": ("items", "published DESC, id, updated, content_hash, seq"),
     "ix_translations_state": ("translations", "lang, item_id, content_hash, status, seq, "
@@ -226,7 +230,31 @@ def _v6(conn: sa.Connection) -> None:
     conn.execute(items.update().where(items.c.seq.is_(None)).values(seq=bump(conn)))
 
 
-MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6]  # index + 1: the schema version each step produces
+def _v7(conn: sa.Connection) -> None:
+    # Feeds were ordered by publication date, so an item found late (a backdated
+    # article, a new source's back catalogue) went straight into an archive page,
+    # never into the subscription documents, and moved every newer archived entry
+    # along (RFC 5005 archive pages should not change). They are now ordered by
+    # arrival. The items already stored arrive in the order they had: by date, the
+    # newest last, so every published page stays as it is.
+    if "arrival" not in {c["name"] for c in sa.inspect(conn).get_columns("items")}:
+        conn.execute(sa.text("ALTER TABLE items ADD COLUMN arrival INTEGER"))
+    waiting = conn.execute(sa.select(items.c.id).where(items.c.arrival.is_(None))
+                           .order_by(items.c.published, items.c.id.desc())).scalars().all()
+    first = (conn.execute(sa.select(sa.func.max(items.c.arrival))).scalar() or 0) + 1
+    if waiting:
+        conn.execute(items.update().where(items.c.id == sa.bindparam("item_id"))
+                     .values(arrival=sa.bindparam("n")),
+                     [{"item_id": i, "n": n} for n, i in enumerate(waiting, first)])
+    conn.execute(sa.text("DROP INDEX IF EXISTS ix_items_order"))
+    conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS ix_items_arrival ON items "
+                         f"({ARRIVAL_INDEX})"))
+
+
+# Covering: publishing orders every item, and reads the states that decide its
+# archive pages, without touching the rows' bodies (v7; ix_items_order before).
+ARRIVAL_INDEX = "arrival DESC, id, published, updated, content_hash, seq"
+MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]  # index + 1: the schema version each produces
 
 
 def migrate(engine: sa.Engine) -> int:

@@ -57,32 +57,37 @@ class Store(FetchLog):
     # --- items ---------------------------------------------------------------
 
     def upsert_items(self, found: Iterable[SourceItem], now: datetime) -> tuple[int, int]:
-        """Store new items and edits; returns (new, updated). Unchanged items cost one read."""
-        new = updated = 0
+        """Store new items and edits; returns (new, updated). Unchanged items cost one read.
+
+        New items arrive after every stored one, among themselves by date (the
+        oldest first), so a cycle's order does not depend on its sources' order."""
+        new: list[tuple[str, str]] = []  # (published, id) of each new item
+        updated = 0
         starts: dict[str, datetime] = {}
         with self.engine.begin() as conn:
             for item in found:
                 row = conn.execute(sa.select(items.c.content_hash, items.c.published)
                                    .where(items.c.id == item.id)).first()
                 if row is None:
-                    values = item_values(item, now, None)
-                    conn.execute(items.insert().values(seq=bump(conn),
-                                                       **unique_updated(conn, values, starts)))
-                    new += 1
+                    values = unique_updated(conn, item_values(item, now, None), starts)
+                    conn.execute(items.insert().values(seq=bump(conn), **values))
+                    new.append((values["published"], item.id))
                 elif row.content_hash != item.content_hash:
+                    # A changed date keeps the item's place (its arrival): pages show
+                    # the new date, and nothing moves.
                     values = item_values(item, now, from_iso(row.published))
-                    if values["published"] != row.published:
-                        # The item moves in every feed's order, and its old place is
-                        # not kept: publishing must plan from every item's state.
-                        meta_put(conn, "layout", "")
                     conn.execute(items.update().where(items.c.id == item.id).values(
                         seq=bump(conn), **unique_updated(conn, values, starts)))
                     updated += 1
-        return new, updated
+            if new:
+                _arrive(conn, [item_id for _, item_id in
+                               sorted(new, key=lambda n: (n[0], _descending(n[1])))])
+        return len(new), updated
 
     def recent_items(self, limit: int | None) -> list[Item]:
-        """Items newest first; ``limit=None`` for all of them."""
-        query = sa.select(items).order_by(items.c.published.desc(), items.c.id).limit(limit)
+        """Items newest first (by arrival: the order of every feed); ``limit=None``
+        for all of them."""
+        query = sa.select(items).order_by(items.c.arrival.desc()).limit(limit)
         with self.engine.connect() as conn:
             return [item_from_row(r) for r in conn.execute(query)]
 
@@ -92,7 +97,7 @@ class Store(FetchLog):
         (read from a covering index). ``offset``/``limit`` take a slice of that order."""
         query = sa.select(items.c.id, items.c.published, items.c.updated,
                           items.c.content_hash, items.c.seq) \
-            .order_by(items.c.published.desc(), items.c.id).offset(offset).limit(limit)
+            .order_by(items.c.arrival.desc()).offset(offset).limit(limit)
         with self.engine.connect() as conn:
             return conn.execute(query).all()
 
@@ -102,13 +107,10 @@ class Store(FetchLog):
         found = {}
         with self.engine.connect() as conn:
             for item_id in item_ids:
-                published = conn.execute(sa.select(items.c.published)
-                                         .where(items.c.id == item_id)).scalar_one()
-                newer = conn.execute(sa.select(sa.func.count()).where(
-                    items.c.published > published)).scalar()
-                same_instant = conn.execute(sa.select(sa.func.count()).where(
-                    items.c.published == published, items.c.id < item_id)).scalar()
-                found[item_id] = newer + same_instant
+                arrival = conn.execute(sa.select(items.c.arrival)
+                                       .where(items.c.id == item_id)).scalar_one()
+                found[item_id] = conn.execute(sa.select(sa.func.count()).where(
+                    items.c.arrival > arrival)).scalar()
         return found
 
     def changes_since(self, version: int, mark: int) -> tuple[set[str], set[str]]:
@@ -347,6 +349,20 @@ class Store(FetchLog):
     def integrity_ok(self) -> bool:
         with self.engine.connect() as conn:
             return conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+
+
+def _arrive(conn: sa.Connection, item_ids: list[str]) -> None:
+    """Give ``item_ids``, just inserted, the next arrival numbers in that order."""
+    first = (conn.execute(sa.select(sa.func.max(items.c.arrival))).scalar() or 0) + 1
+    conn.execute(items.update().where(items.c.id == sa.bindparam("item_id"))
+                 .values(arrival=sa.bindparam("n")),
+                 [{"item_id": i, "n": n} for n, i in enumerate(item_ids, first)])
+
+
+def _descending(text: str) -> tuple[int, ...]:
+    """A sort key that orders strings backwards (ids of items sharing a date: the
+    newest-first order lists them by id, so they arrive in reverse id order)."""
+    return tuple(-ord(c) for c in text) + (1,)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

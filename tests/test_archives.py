@@ -113,15 +113,16 @@ def test_entry_links_to_other_languages_point_at_pages_that_hold_the_entry(archi
                     assert f'id="{anchor}"' in held, (path, href)
 
 
-def _add_article(site, n: int):
+def _add_article(site, n: int, date: str | None = None):
     """Publish a new article on the served site, at the top of the listing."""
     news = site.root / "news"
+    date = date or f"0{n}.10.2024"
     template = (news / "2024-09-05-rock-2024.html").read_text()
-    page = template.replace("rock-2024/", f"new-{n}/").replace("05.09.2024", f"0{n}.10.2024") \
+    page = template.replace("rock-2024/", f"new-{n}/").replace("05.09.2024", date) \
         .replace("attends final stage of Rock-2024 training", f"opens session {n}")
     (news / f"new-{n}.html").write_text(page)
     listing = (news / "index.html").read_text()
-    item = (f'<li class="news-item"><span class="news-date">0{n}.10.2024</span> '
+    item = (f'<li class="news-item"><span class="news-date">{date}</span> '
             f'<a class="news-link" href="new-{n}.html">Session {n}</a></li>\n')
     (news / "index.html").write_text(listing.replace('<ul class="news-list">',
                                                      '<ul class="news-list">\n' + item, 1))
@@ -146,6 +147,36 @@ def test_a_new_item_rewrites_the_subscription_and_at_most_one_archive_page(archi
         created = Counter(_kind(p) for p in feeds if p not in before)
         assert rewritten and max(rewritten.values()) <= 2, (n, sorted(map(str, feeds)))
         assert not created or max(created.values()) <= 1, created
+
+
+def _page_entries(config, lang: str) -> dict[str, set[str]]:
+    """Entry ids of each of ``lang``'s Atom documents, by file name."""
+    return {p.name: {e.findtext(f"{ATOM}id") for e in etree.parse(str(p)).iter(f"{ATOM}entry")}
+            for p in (config.output_dir / lang).glob("atom*.xml")}
+
+
+def test_an_item_found_late_enters_the_subscription_feeds_and_moves_no_archived_entry(
+        archived):
+    # A backdated article, or one the listing shows only now: dated before every
+    # item published so far. Subscribers must still get it, and archive pages
+    # must keep their entries (RFC 5005: an archive document should not change).
+    config, site = archived
+    before = {lang: _page_entries(config, lang) for lang in LANGS}
+    _add_article(site, 9, date="03.01.2020")
+    report = run_once(config, now=FROZEN_NOW + timedelta(hours=1))
+    assert report.new == 1
+    for lang in LANGS:
+        folder = config.output_dir / lang
+        titles = [e.title for e in feedparser.parse(folder / "atom.xml").entries]
+        assert any("opens session 9" in t for t in titles), (lang, titles)
+        assert "opens session 9" in (folder / "rss.xml").read_text()
+        assert "opens session 9" in (folder / "feed.json").read_text()
+        after = _page_entries(config, lang)
+        for name, entries in before[lang].items():
+            if name != "atom.xml":  # each archive page keeps every entry it had
+                assert entries <= after[name], (lang, name)
+        grown = [n for n in before[lang] if n != "atom.xml" and after[n] != before[lang][n]]
+        assert len(grown) <= 1, (lang, grown)  # the window's oldest entry moves to one page
 
 
 def test_an_edited_old_item_rewrites_only_its_archive_page(archived):

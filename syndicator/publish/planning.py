@@ -12,9 +12,9 @@ Two planners give the same plan:
 - ``quick`` reads only what changed since the last publish (new items, changed
   translations) plus the subscription window and the pages those changes
   touch. It applies when every item is shown (no review policy holds any
-  back), the settings are as last published and no edit changed an item's
-  date (the item would move, and its old place is not kept: the store then
-  clears the recorded layout); otherwise the full planner runs.
+  back) and the settings are as last published; otherwise the full planner
+  runs. Items are ordered by arrival (``items.arrival``), which no edit
+  changes: new items come first, and nothing ever moves between pages.
 """
 from __future__ import annotations
 
@@ -225,9 +225,10 @@ def quick(store: Store, config: Config, lang: str, settings: str, last: Layout |
         return None  # e.g. after `translate --refresh`: one pass over all is cheaper
     positions = store.item_positions(sorted(changed))
     dirty = set()
-    # A new item shifts every archived item newer than it by one place: its page
-    # and all newer ones change. One in the window pushes the window's oldest
-    # entry into the archive, after every entry already there.
+    # New items arrive first (newest), so each lands in the window and pushes the
+    # window's oldest entry into the archive, after every entry already there. More
+    # new items than the window holds put the rest on the newest pages: from the
+    # page of the oldest of them on, every page changes.
     shifted = [count - 1 - positions[i] if positions[i] >= window_size else old_archived
                for i in new]
     if shifted:
