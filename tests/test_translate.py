@@ -17,7 +17,7 @@ from syndicator.translate.argos import ArgosEngine, threads
 from syndicator.translate.packages import install_file
 from syndicator.translate.split import split_sentences
 
-from conftest import LEXICON, ROOT, make_config
+from conftest import LEXICON, ROOT, make_config, require_tool
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -78,6 +78,26 @@ def test_nothing_is_translated_twice_and_edits_send_only_changed_segments(setup)
     translate_pending(store, engines, config, NOW)
     assert spy.calls[-1][2] == ["Edited block."]
     assert store.translations_for("ru", ["s:2"])["s:2"].title == "Генеральный секретарь заявил"
+
+
+def test_a_pivot_hop_sends_no_sentence_its_pivot_language_already_sent(tmp_path,
+                                                                      lexicon_package):
+    # Belarusian's default route is argos@ru > apertium: its first hop is the very
+    # en→ru translation Russian's own route makes, the cycle's costliest step.
+    require_tool("apertium")
+    config = make_config(tmp_path, languages={"targets": ["ru", "be"]})
+    install_file(lexicon_package, config.argos.packages_dir)
+    store, engines = open_store(config.store_path), Engines(config)
+    spy = engines._engines["argos"] = Spy(engines.engine("argos"))
+    store.upsert_items([_item("1", "Secretary General said",
+                              "<p>The CSTO said.</p><p>The news said.</p>")], NOW)
+    assert translate_pending(store, engines, config, NOW) == {"ru": 1, "be": 1}
+    sent = [t for src, tgt, texts in spy.calls if (src, tgt) == ("en", "ru") for t in texts]
+    assert sorted(sent) == ["Secretary General said", "The CSTO said.", "The news said."]
+    be = store.translations_for("be", ["s:1"])["s:1"]
+    assert be.status == "translated" and be.engine.startswith("argos:en_ru-1.0 > apertium")
+    assert be.title.startswith("Генеральны сакратар")  # apertium's be of the ru text
+    assert len(spy.calls) == 1  # one engine call in all: Russian's
 
 
 def test_pivot_through_english_when_no_direct_pair(tmp_path):

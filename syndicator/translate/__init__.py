@@ -56,10 +56,38 @@ class Route:
         versions = [e.model_version(a, b) for e, a, b in self._steps(src, tgt)]
         return " > ".join(versions) if all(versions) else ""
 
-    def translate(self, texts: list[str], src: str, tgt: str) -> list[str]:
+    def translate(self, texts: list[str], src: str, tgt: str,
+                  hops: "HopMemory | None" = None) -> list[str]:
         for engine, a, b in self._steps(src, tgt):
-            texts = engine.translate(texts, a, b)
+            texts = hops.run(engine, a, b, texts) if hops else engine.translate(texts, a, b)
         return texts
+
+
+class HopMemory:
+    """Engine outputs of the language pairs that routes pivot through, kept in the
+    translation memory: ``argos@ru > apertium`` for Belarusian sends the very
+    sentences en→ru that Russian's own route sent a moment before. Keyed on the
+    text as sent (glossary placeholders included) and the engine's model version."""
+
+    def __init__(self, store: Store, pivots: set[tuple[str, str, str]]):
+        self.store, self.pivots = store, pivots
+
+    def run(self, engine: Engine, src: str, tgt: str, texts: list[str]) -> list[str]:
+        if (engine.name, src, tgt) not in self.pivots or not texts:
+            return engine.translate(texts, src, tgt)
+        version = engine.model_version(src, tgt)
+        keys = [memory_key(t, src, tgt, version, "hop") for t in texts]
+        known = self.store.memory_get(sorted(set(keys)))
+        missing = sorted({t for t, k in zip(texts, keys) if k not in known})
+        if missing:
+            outputs = engine.translate(missing, src, tgt)
+            fresh = {memory_key(t, src, tgt, version, "hop"): out
+                     for t, out in zip(missing, outputs) if out.strip()}
+            self.store.memory_put(fresh)
+            known.update(fresh)
+            found = dict(zip(missing, outputs))
+            return [known.get(k, found.get(t, "")) for t, k in zip(texts, keys)]
+        return [known[k] for k in keys]
 
 
 class Engines:
@@ -81,6 +109,17 @@ class Engines:
 
     def route(self, spec: str) -> Route:
         return Route(spec, [(self.engine(name), to) for name, to in parse_route(spec)])
+
+    def pivots(self) -> set[tuple[str, str, str]]:
+        """(engine name, from, to) of every hop that some route continues after."""
+        found = set()
+        for lang in self.config.targets:
+            for spec in self.config.translation.routes(lang):
+                current = self.config.source_language
+                for name, to in parse_route(spec)[:-1]:
+                    found.add((name, current, to))
+                    current = to
+        return found
 
     def for_pair(self, src: str, tgt: str) -> Route | None:
         """The first route of ``tgt``'s chain that serves src→tgt."""
@@ -223,7 +262,8 @@ def _machine_texts(store: Store, engines: Engines, route: Route, version: str, s
     missing = [t for t in texts if keys[t] not in known]
     if progress:
         progress(lang, 0, len(missing))
-    outputs = _engine_call(route, engines.glossary, missing, src, lang)
+    outputs = _engine_call(route, engines.glossary, missing, src, lang,
+                           HopMemory(store, engines.pivots()))
     fresh = {keys[text]: out for text, out in zip(missing, outputs) if out.strip()}
     store.memory_put(fresh)
     known.update(fresh)
@@ -233,11 +273,11 @@ def _machine_texts(store: Store, engines: Engines, route: Route, version: str, s
 
 
 def _engine_call(route: Route, glossary: Glossary, texts: list[str], src: str,
-                 lang: str) -> list[str]:
+                 lang: str, hops: HopMemory | None = None) -> list[str]:
     if not texts:
         return []
     protected = [glossary.protect(t, lang) for t in texts]
-    outputs = route.translate([p.text for p in protected], src, lang)
+    outputs = route.translate([p.text for p in protected], src, lang, hops)
     if len(outputs) != len(texts):
         raise TranslationError(f"{route.spec} returned {len(outputs)} texts for {len(texts)}")
     return [glossary.restore(out, p) for out, p in zip(outputs, protected)]
