@@ -179,11 +179,13 @@ def models_install(obj: _Context, spec: str) -> None:
 
 @main.command()
 @click.option("--host", default=None, help="Address to bind (default: serve.host).")
-@click.option("--port", type=int, default=None, help="Port (default: serve.port).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Port (default: serve.port; 0: any free port, printed).")
 @click.pass_obj
 def serve(obj: _Context, host: str | None, port: int | None) -> None:
     """Serve the feeds (and the translators' review page) over HTTP."""
     from .web import ServeConfig, serve as run_server
+    from .web.app import listen
     from .web.review import review_routes
 
     try:
@@ -193,9 +195,14 @@ def serve(obj: _Context, host: str | None, port: int | None) -> None:
             root=config.output_dir, max_age=settings["max_age"],
             cors_origins=tuple(settings["cors_origins"]),
             frame_ancestors=tuple(settings["frame_ancestors"]))
-        host, port = host or settings["host"], port or settings["port"]
-        click.echo(f"serving {config.output_dir} on http://{host}:{port}/ (review page: /review/)")
-        run_server(serve_config, host=host, port=port, extra_routes=review_routes(config))
+        host = host or settings["host"]
+        sock = listen(host, settings["port"] if port is None else port)
+        port = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(f"serving {config.output_dir} on http://{shown}:{port}/ "
+                   "(review page: /review/)")
+        run_server(serve_config, host=host, port=port, extra_routes=review_routes(config),
+                   sock=sock)
     except SyndicatorError as exc:
         _fail(exc)
 

@@ -79,6 +79,10 @@ def _positive(value: float) -> str | None:
     return None if value > 0 else f"{value!r} must be greater than 0"
 
 
+def _port(value: int) -> str | None:
+    return None if 1 <= value <= 65535 else f"{value} is not a TCP port (1-65535)"
+
+
 def _not_negative(value: float) -> str | None:
     return None if value >= 0 else f"{value!r} must be 0 or more"
 
@@ -316,8 +320,9 @@ SCHEMA: dict[str, Any] = {
     },
     "serve": {
         "host": Key(str, "127.0.0.1", "Address `syndicator serve` binds (loopback by default)."),
-        "port": Key(int, 8080, "Port `syndicator serve` listens on.", _positive),
-        "max_age": Key(int, 300, "Cache-Control max-age of served files, in seconds."),
+        "port": Key(int, 8080, "Port `syndicator serve` listens on (1-65535).", _port),
+        "max_age": Key(int, 300, "Cache-Control max-age of served files, in seconds.",
+                       _not_negative),
         "cors_origins": Key(list, ["*"], "Origins allowed to read feed.json, embed.js and "
                             "widget.html across origins (CORS); [\"*\"] for any."),
         "frame_ancestors": Key(list, ["*"], "CSP frame-ancestors of widget.html: the partner "

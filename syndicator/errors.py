@@ -63,3 +63,7 @@ class TranslationError(SyndicatorError):
 
 class ModelError(SyndicatorError):
     """A translation model could not be installed or loaded."""
+
+
+class ServeError(SyndicatorError):
+    """``serve`` could not listen on its address (in use, not this machine's, no rights)."""

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
+
+import httpx
 
 from syndicator.cycle import store_lock
 
@@ -160,6 +164,37 @@ def test_once_exits_4_when_the_server_answers_503_partway_and_keeps_what_it_read
     assert result.stdout.startswith("3 new"), result.stdout
     assert "source 'csto'" in result.stderr and "503" in result.stderr
     assert "Rock-2024" in (tmp_path / "feeds" / "en" / "atom.xml").read_text()
+
+
+def test_serve_on_a_port_in_use_says_so_and_exits_1_not_3(tmp_path):
+    # 3 means "another process holds the store"; uvicorn's own startup failure is 3.
+    (tmp_path / "config.toml").write_text('[site]\nbase_url = "https://feeds.example.org/"\n')
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), cwd=tmp_path, check=False)
+    assert result.returncode == 1, result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert "serving" not in result.stdout  # nothing claims to serve
+
+
+def test_serve_on_port_0_prints_the_port_it_took_and_answers_there(tmp_path):
+    (tmp_path / "config.toml").write_text('[site]\nbase_url = "https://feeds.example.org/"\n'
+                                          '[serve]\nport = 99999\n')
+    assert "serve.port: 99999 is not a TCP port" in run_cli(
+        "serve", cwd=tmp_path, check=False).stderr
+    (tmp_path / "config.toml").write_text('[site]\nbase_url = "https://feeds.example.org/"\n')
+    (tmp_path / "feeds").mkdir()
+    (tmp_path / "feeds" / "index.html").write_text("<!doctype html><title>x</title>")
+    server = subprocess.Popen([sys.executable, "-m", "syndicator", "serve", "--port", "0"],
+                              cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", line)[1])
+        assert port != 0 and port != 8080, line
+        assert httpx.get(f"http://127.0.0.1:{port}/index.html", timeout=10).status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_a_bad_config_lists_every_problem_and_exits_2(tmp_path):

@@ -13,6 +13,7 @@ import ipaddress
 import json
 import logging
 import os
+import socket
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, NoMatchFound, Route
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ServeError
 from . import headers as h
 from .config import ServeConfig
 from .static import _LRU, FileStore, NotServed, StaticFile
@@ -328,9 +329,24 @@ def app_from_environment() -> _UnchangedFirst:
     return make_app(ServeConfig(**raw))
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host``:``port`` (0: any free port), or ServeError.
+
+    Bound here, before ``serve`` says where it serves: uvicorn, binding itself,
+    logged the error and exited with its own code 3, which the CLI uses for "the
+    store is locked"."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                    flags=socket.AI_PASSIVE)[0][0]
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:  # socket.gaierror too: a name that does not resolve
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
 def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
-          extra_routes: list | None = None) -> None:
-    """Run uvicorn until interrupted. Binds loopback unless told otherwise."""
+          extra_routes: list | None = None, sock: socket.socket | None = None) -> None:
+    """Run uvicorn until interrupted, on ``sock`` (see ``listen``) if given. Binds
+    loopback unless told otherwise."""
     if not _is_loopback(host):
         log.warning("serving on %s: reachable from other machines", host)
     log.info("serving %s on http://%s:%d/ with %d worker(s)", config.root, host, port, workers)
@@ -345,8 +361,9 @@ def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8080, worker
         # formats each access-log line before the logger drops it (a few percent
         # of a 304), so ask for the lines only when they are shown (-v).
         access_log = logging.getLogger("uvicorn.access").isEnabledFor(logging.INFO)
-        uvicorn.run(make_app(config, extra_routes), log_config=None, access_log=access_log,
-                    **common)
+        server = uvicorn.Server(uvicorn.Config(make_app(config, extra_routes), log_config=None,
+                                               access_log=access_log, **common))
+        server.run(sockets=[sock or listen(host, port)])
         return
     if extra_routes:
         # Worker processes rebuild the app from an import string; routes
