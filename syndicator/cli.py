@@ -113,8 +113,22 @@ def translate(obj: _Context, refresh: bool, lang: str | None, since) -> None:
                 since=since.replace(tzinfo=timezone.utc) if since else None)
     except SyndicatorError as exc:
         _fail(exc)
-    click.echo(f"{marked} translation(s) marked for refresh; translated: "
-               + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    marked = f"{marked} translation(s) marked for refresh; " if refresh else ""
+    click.echo(f"{marked}translated: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    _exit_if_catalogs_unread(config)
+
+
+def _exit_if_catalogs_unread(config) -> None:
+    """Exit 4, as ``once`` does, when a news.po could not be parsed (and so was not
+    imported): a script running the import after a save must hear of it."""
+    from .catalog import catalog_problems
+    from .store import open_store
+
+    problems = catalog_problems(open_store(config.store_path), config)
+    for problem in problems:
+        click.echo(f"  {problem}", err=True)
+    if problems:
+        sys.exit(4)
 
 
 @main.command()
@@ -227,6 +241,7 @@ def translations_import(obj: _Context) -> None:
     except SyndicatorError as exc:
         _fail(exc)
     click.echo("approved: " + ", ".join(f"{lang} {n}" for lang, n in counts.items()))
+    _exit_if_catalogs_unread(config)
 
 
 @main.group()

@@ -197,6 +197,18 @@ def test_serve_on_port_0_prints_the_port_it_took_and_answers_there(tmp_path):
         server.wait(timeout=30)
 
 
+def test_import_and_translate_exit_4_when_a_news_po_cannot_be_parsed(tmp_path):
+    project = _project_copy(tmp_path)
+    run_cli("once", cwd=project)
+    po = project / "translations" / "ky" / "LC_MESSAGES" / "news.po"
+    po.write_text(po.read_text().replace('msgstr ""', 'msgstr "a "quote""', 3))
+    for command in (["translations", "import"], ["translate"]):
+        result = run_cli(*command, cwd=project, check=False)
+        assert result.returncode == 4, (command, result.stderr)
+        assert "ky/LC_MESSAGES/news.po" in result.stderr, command
+        assert "marked for refresh" not in result.stdout  # no --refresh was asked for
+
+
 def test_a_bad_config_lists_every_problem_and_exits_2(tmp_path):
     (tmp_path / "config.toml").write_text('[site]\nbase_url = 3\ncolour = "red"\n')
     result = run_cli("once", cwd=tmp_path, check=False)
