@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import click
 
 from . import __version__
 from .config import Config, load_config, schema_markdown
-from .errors import ConfigError, LockedError, SyndicatorError
+from .errors import ConfigError, LockedError, ModelError, SyndicatorError
 
 log = logging.getLogger("syndicator")
 
@@ -179,7 +180,10 @@ def models_install(obj: _Context, spec: str) -> None:
 
     try:
         config = obj.config
-        if spec.endswith(".argosmodel") or Path(spec).is_file():
+        if spec.endswith((".argosmodel", ".zip")) or os.sep in spec or Path(spec).is_file():
+            if not Path(spec).is_file():
+                raise ModelError(f"{spec}: no such file (give a downloaded .argosmodel, "
+                                 "or a language code to install from the Argos index)")
             done = [packages.install_file(Path(spec), config.argos.packages_dir)]
         else:
             done = packages.install_code(spec, config.source_language,

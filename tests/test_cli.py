@@ -95,6 +95,10 @@ def test_models_install_refuses_an_incomplete_package_and_installs_nothing(tmp_p
     assert result.returncode == 1
     assert "model/model.bin is missing" in result.stderr
     assert not any((tmp_path / "var" / "argos-packages").glob("*/metadata.json"))
+    for missing in ("nowhere/en_ru.argosmodel", "./en_ru.zip"):  # a path, not a language
+        result = run_cli("models", "install", missing, cwd=tmp_path, check=False)
+        assert result.returncode == 1
+        assert f"{missing}: no such file" in result.stderr, result.stderr
 
 
 def _argos_env(tmp_path, index: str):
