@@ -40,7 +40,7 @@ class SourceItem:
     guid: str  # GUID, or the canonical URL when the source has none
     url: str
     title: str
-    summary: str  # sanitised HTML
+    summary: str  # plain text (feeds escape it as HTML where HTML is due: RSS description)
     body: str  # sanitised HTML
     published: datetime | None  # aware UTC; None when the source gave no date
     updated: datetime | None = None

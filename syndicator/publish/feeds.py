@@ -15,7 +15,9 @@ feedgen-era documents):
 - ``<?xml version='1.0' encoding='UTF-8'?>``, two-space indents, ``<tag/>``
   for an element without text;
 - in text ``&``, ``<``, ``>`` and CR are escaped; in attribute values also
-  ``"``, TAB and LF (``_text``, ``_attr``);
+  ``"``, TAB and LF (``_text``, ``_attr``); an RSS ``<description>`` is HTML
+  (RSS 2.0), so one made from a summary, which is plain text, is escaped as HTML
+  first (``_html_of_text``: "3 < 4" is written ``3 &amp;lt; 4``);
 - namespaces are declared once, on the root, and only those used;
 - elements feedgen left out when their value was empty are left out, and a
   missing required value or a date without a time zone raises ``ValueError``,
@@ -26,12 +28,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from functools import lru_cache
+from html import escape
 
 from .. import __version__
 from ..models import Entry
+from .authors import person
+# Re-exported: publish/__init__.py, archive.py and tests use feeds.FeedInfo and the rest.
+from .feedinfo import EPOCH, FeedInfo, History, feed_updated  # noqa: F401
 from .i18n import bcp47
 from .machine_dates import rfc822, rfc3339
 
@@ -55,62 +59,17 @@ _SUSPECT = bytes(0 if byte < 32 and byte not in b"\t\n\r" or byte == 0xEF else 1
                  for byte in range(256))
 
 
-@dataclass(frozen=True)
-class History:
-    """RFC 5005 links of one document: page numbers of its neighbours (None = none)."""
-    folder: str  # the language folder's URL, ending in "/"
-    page: int | None = None  # None: the subscription document
-    prev: int | None = None  # the next older archive page
-    next: int | None = None  # the next newer archive page
-
-    def url(self, fmt: str, page: int | None) -> str:
-        names = {"rss": ("rss.xml", "rss-archive-{}.xml"),
-                 "atom": ("atom.xml", "atom-archive-{}.xml"),
-                 "json": ("feed.json", "feed-archive-{}.json")}[fmt]
-        return self.folder + (names[0] if page is None else names[1].format(page))
-
-
-@dataclass(frozen=True)
-class FeedInfo:
-    """What a feed says about itself."""
-    lang: str
-    title: str
-    description: str
-    home: str  # the language's index.html
-    updated: datetime
-    alternates: tuple[tuple[str, str], ...]  # (lang, atom url) of the other languages
-    history: History
-    hubs: tuple[str, ...] = ()  # WebSub hubs (subscription documents only)
-
-    @property
-    def rss_url(self) -> str:
-        return self.history.url("rss", self.history.page)
-
-    @property
-    def atom_url(self) -> str:
-        return self.history.url("atom", self.history.page)
-
-    @property
-    def json_url(self) -> str:
-        return self.history.url("json", self.history.page)
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def feed_updated(entries: list[Entry], fallback: datetime = EPOCH) -> datetime:
-    # The newest entry's ``updated`` (its item's, or a revision's: models.REVISION).
-    # Dates come from the store, never from "now", so rebuilding changes no byte;
-    # an empty document takes the caller's stored fallback.
-    return max((e.updated for e in entries), default=fallback)
-
-
 def _text(value: str) -> bytes:
     # Escaped as bytes: bytes.replace is several times faster than str.replace on
     # non-ASCII text. ">" too, so "]]>" never appears; CR as a reference, or a
     # parser would read it as LF.
     return (value.encode().replace(b"&", b"&amp;").replace(b"<", b"&lt;")
             .replace(b">", b"&gt;").replace(b"\r", b"&#13;"))
+
+
+def _html_of_text(value: str) -> bytes:
+    """Plain text as HTML, escaped for XML: RSS <description> is entity-encoded HTML."""
+    return _text(escape(value, quote=False))
 
 
 def _attr(value: str) -> bytes:
@@ -237,7 +196,8 @@ def _rss_items(entries: list[Entry], content: dict[str, str], feed_lang: str) ->
     parts = []
     for entry, item, title, link, summary, guid, author in zip(
             entries, items, _column([e.title for e in entries]), _column([i.url for i in items]),
-            _column([e.summary for e in entries]), _column([e.guid for e in entries]),
+            _column([e.summary for e in entries], _html_of_text),  # text: made HTML first
+            _column([e.guid for e in entries]),
             _column([i.author for i in items])):
         parts.append(b"    <item%s>\n%s%s" % (
             _lang(entry, feed_lang),
@@ -320,12 +280,21 @@ def _atom_entries(entries: list[Entry], content: dict[str, str], feed_lang: str,
                          b"".join(_alternate(other, lang) for lang, other in others
                                   if other != item.url) if others else b"",
                          rfc3339(entry.updated)))
+        if item.author:  # else the feed's author is the entry's (RFC 4287 4.2.1)
+            parts.append(_atom_author(item.author))
         parts += _html(b"    ", b"content", escaped[entry.guid], b' type="html"')
         parts.append(b"%s%s    <published>%s</published>\n  </entry>\n" % (
             b"".join(b'    <category term="%s"/>\n' % _attr(term) for term in item.categories)
             if item.categories else b"",
             _ATOM_PROVENANCE.get(entry.status, b""), rfc3339(item.published)))
     return parts
+
+
+@lru_cache(maxsize=4096)  # authors repeat across entries and languages
+def _atom_author(author: str) -> bytes:
+    name, email = person(author)
+    return b"    <author>\n      <name>%s</name>\n%s    </author>\n" % (
+        _text(name), b"      <email>%s</email>\n" % _text(email) if email else b"")
 
 
 def _enclosure(image) -> bytes:
@@ -393,11 +362,11 @@ def _values(info: FeedInfo, entries: list[Entry], content: dict[str, str],
         image = item.image if item.image and item.image.type else None
         yield from [("guid" + of, entry.guid), ("title" + of, entry.title),
                     ("content" + of, content[entry.guid]), ("url" + of, item.url),
-                    ("language" + of, entry.text_lang),
+                    ("language" + of, entry.text_lang), ("author" + of, item.author),
                     *(("category" + of, term) for term in item.categories),
                     *((("image" + of, f"{image.url} {image.type}"),) if image else ())]
         if entry_links is None:
-            yield from [("summary" + of, entry.summary), ("author" + of, item.author)]
+            yield ("summary" + of, entry.summary)
         else:
             yield ("source language" + of, _source_lang(entry, entry_links))
             yield from (("link" + of, f"{lang} {href}")

@@ -6,7 +6,8 @@ from functools import lru_cache
 import orjson
 
 from ..models import Entry
-from .feeds import FeedInfo
+from .authors import person
+from .feedinfo import FeedInfo
 from .i18n import bcp47
 
 
@@ -17,7 +18,8 @@ def jsonfeed(info: FeedInfo, entries: list[Entry], content: dict[str, str],
         "version": "https://jsonfeed.org/version/1.1",
         "title": info.title,
         "home_page_url": info.home,
-        "feed_url": info.json_url,
+        # Every page: JSON Feed 1.1 makes feed_url "the unique identifier for the feed".
+        "feed_url": info.history.url("json", None),
         "description": info.description,
         "language": bcp47(info.lang),
         "authors": [{"name": info.title}],
@@ -45,7 +47,9 @@ def _item(entry: Entry, html: str, alternates: list[dict]) -> dict:
         "language": bcp47(entry.text_lang),
     }
     if entry.summary:
-        item["summary"] = entry.summary
+        item["summary"] = entry.summary  # plain text, as JSON Feed's summary is
+    if entry.item.author:  # JSON Feed has no address: only a name
+        item["authors"] = [{"name": person(entry.item.author).name}]
     if entry.item.categories:
         item["tags"] = list(entry.item.categories)
     image = entry.item.image
