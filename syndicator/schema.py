@@ -239,13 +239,9 @@ def _v7(conn: sa.Connection) -> None:
     # newest last, so every published page stays as it is.
     if "arrival" not in {c["name"] for c in sa.inspect(conn).get_columns("items")}:
         conn.execute(sa.text("ALTER TABLE items ADD COLUMN arrival INTEGER"))
-    waiting = conn.execute(sa.select(items.c.id).where(items.c.arrival.is_(None))
-                           .order_by(items.c.published, items.c.id.desc())).scalars().all()
-    first = (conn.execute(sa.select(sa.func.max(items.c.arrival))).scalar() or 0) + 1
-    if waiting:
-        conn.execute(items.update().where(items.c.id == sa.bindparam("item_id"))
-                     .values(arrival=sa.bindparam("n")),
-                     [{"item_id": i, "n": n} for n, i in enumerate(waiting, first)])
+    from .statements import arrive  # statements imports this module
+    arrive(conn, conn.execute(sa.select(items.c.id).where(items.c.arrival.is_(None)).order_by(
+        items.c.published, items.c.id.desc())).scalars().all())
     conn.execute(sa.text("DROP INDEX IF EXISTS ix_items_order"))
     conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS ix_items_arrival ON items "
                          f"({ARRIVAL_INDEX})"))

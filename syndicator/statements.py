@@ -53,6 +53,24 @@ def bump(conn: sa.Connection) -> int:
     return version
 
 
+def arrive(conn: sa.Connection, item_ids: list[str]) -> None:
+    """Give ``item_ids`` the next arrival numbers (``items.arrival``), in that order."""
+    if not item_ids:
+        return
+    first = (conn.execute(sa.select(sa.func.max(items.c.arrival))).scalar() or 0) + 1
+    conn.execute(items.update().where(items.c.id == sa.bindparam("item_id"))
+                 .values(arrival=sa.bindparam("n")),
+                 [{"item_id": i, "n": n} for n, i in enumerate(item_ids, first)])
+
+
+def by_date_then_id_descending(rows: list[tuple[str, str]]) -> list[str]:
+    """The ids of (published, id) ``rows`` in the order they arrive in: by date, the
+    oldest first, and those sharing a date by id, descending, so that the newest-first
+    order of the feeds lists them by id, as it did when it ordered by date."""
+    by_id = sorted(rows, key=lambda row: row[1], reverse=True)
+    return [item_id for _, item_id in sorted(by_id, key=lambda row: row[0])]  # stable
+
+
 UPDATED_WINDOW = 3600  # seconds of `updated` values read at once by unique_updated
 
 

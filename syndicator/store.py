@@ -23,8 +23,8 @@ from .fetchlog import FetchLog
 from .models import REVISION, Item, SourceItem, Translation
 from .rows import from_iso, iso, item_from_row, item_values
 from .schema import guids, items, memory, meta, migrate, pages, translations
-from .statements import (among, bump, instant_iso, meta_put, revision_instants,
-                         still_as_read, unique_updated)
+from .statements import (among, arrive, bump, by_date_then_id_descending, instant_iso,
+                         meta_put, revision_instants, still_as_read, unique_updated)
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +79,7 @@ class Store(FetchLog):
                     conn.execute(items.update().where(items.c.id == item.id).values(
                         seq=bump(conn), **unique_updated(conn, values, starts)))
                     updated += 1
-            if new:
-                _arrive(conn, [item_id for _, item_id in
-                               sorted(new, key=lambda n: (n[0], _descending(n[1])))])
+            arrive(conn, by_date_then_id_descending(new))
         return len(new), updated
 
     def recent_items(self, limit: int | None) -> list[Item]:
@@ -349,20 +347,6 @@ class Store(FetchLog):
     def integrity_ok(self) -> bool:
         with self.engine.connect() as conn:
             return conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
-
-
-def _arrive(conn: sa.Connection, item_ids: list[str]) -> None:
-    """Give ``item_ids``, just inserted, the next arrival numbers in that order."""
-    first = (conn.execute(sa.select(sa.func.max(items.c.arrival))).scalar() or 0) + 1
-    conn.execute(items.update().where(items.c.id == sa.bindparam("item_id"))
-                 .values(arrival=sa.bindparam("n")),
-                 [{"item_id": i, "n": n} for n, i in enumerate(item_ids, first)])
-
-
-def _descending(text: str) -> tuple[int, ...]:
-    """A sort key that orders strings backwards (ids of items sharing a date: the
-    newest-first order lists them by id, so they arrive in reverse id order)."""
-    return tuple(-ord(c) for c in text) + (1,)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

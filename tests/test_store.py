@@ -191,6 +191,24 @@ def test_reads_by_a_list_of_ids_find_every_row_asked_for_and_no_other(tmp_path, 
     assert store.items_by_id([]) == {}
 
 
+def test_items_arrive_by_date_within_a_batch_and_after_every_earlier_batch(tmp_path):
+    store = open_store(tmp_path / "s.db")
+    day = datetime(2024, 9, 5, tzinfo=timezone.utc)
+    older = datetime(2020, 1, 3, tzinfo=timezone.utc)
+    store.upsert_items([_item(guid=g, url=f"https://x.org/{g}",
+                              published=day - timedelta(days=d))
+                        for g, d in (("c", 0), ("b", 1), ("a", 0), ("d", 1))], NOW)
+    # Newest first; items sharing a date by id, as when feeds were ordered by date.
+    assert [i.guid for i in store.recent_items(None)] == ["a", "c", "b", "d"]
+    store.upsert_items([_item(guid="late", url="https://x.org/late", published=older)], NOW)
+    store.upsert_items([_item(guid="c", url="https://x.org/c", published=older,
+                              title="Redated")], NOW)
+    assert [i.guid for i in store.recent_items(None)] == ["late", "a", "c", "b", "d"]
+    states = store.item_states(1, 2)
+    assert [row[0] for row in states] == [i.id for i in store.recent_items(3)[1:]]
+    assert store.item_positions([states[1][0]]) == {states[1][0]: 2}
+
+
 def test_guids_are_fixed_at_first_publication(tmp_path):
     store = open_store(tmp_path / "s.db")
     first = store.guids_for("ru", ["a"], lambda i: f"tag:one/{i}")
