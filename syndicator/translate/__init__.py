@@ -79,15 +79,15 @@ class HopMemory:
         keys = [memory_key(t, src, tgt, version, "hop") for t in texts]
         known = self.store.memory_get(sorted(set(keys)))
         missing = sorted({t for t, k in zip(texts, keys) if k not in known})
-        if missing:
-            outputs = engine.translate(missing, src, tgt)
-            fresh = {memory_key(t, src, tgt, version, "hop"): out
-                     for t, out in zip(missing, outputs) if out.strip()}
-            self.store.memory_put(fresh)
-            known.update(fresh)
-            found = dict(zip(missing, outputs))
-            return [known.get(k, found.get(t, "")) for t, k in zip(texts, keys)]
-        return [known[k] for k in keys]
+        outputs = engine.translate(missing, src, tgt) if missing else []
+        if len(outputs) != len(missing):
+            raise TranslationError(f"{engine.name} {src}→{tgt} returned {len(outputs)} texts "
+                                   f"for {len(missing)}")
+        found = dict(zip(missing, outputs))
+        # An empty output is passed on (the last hop's caller judges it), never kept.
+        self.store.memory_put({memory_key(t, src, tgt, version, "hop"): out
+                               for t, out in found.items() if out.strip()})
+        return [known[k] if k in known else found[t] for t, k in zip(texts, keys)]
 
 
 class Engines:
