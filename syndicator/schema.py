@@ -177,9 +177,8 @@ pages = sa.Table(  # per published archive page: a digest of what it shows (adde
 )
 # Covering indexes (v3): publishing orders every item and reads each language's
 # translation states without touching the rows' bodies; a translation's
-# language is found without a scan. (v7 replaces ix_items_order: ARRIVAL_INDEX.)
-INDEXES = {
-    "ix_items_order": ("items", "published DESC, id, updated, content_hash, seq"),
+# language is found without a scan.
+INDEXES = {  # (v3 also made ix_items_order, by date; v7 replaced it: ARRIVAL_INDEX)
     "ix_translations_state": ("translations", "lang, item_id, content_hash, status, seq, "
                                               "changed"),
 }

@@ -65,11 +65,18 @@ class Store(FetchLog):
         updated = 0
         starts: dict[str, datetime] = {}
         with self.engine.begin() as conn:
+            latest = conn.execute(sa.select(sa.func.max(items.c.updated))).scalar()
             for item in found:
                 row = conn.execute(sa.select(items.c.content_hash, items.c.published)
                                    .where(items.c.id == item.id)).first()
                 if row is None:
-                    values = unique_updated(conn, item_values(item, now, None), starts)
+                    values = item_values(item, now, None)
+                    if latest and values["updated"] < latest:
+                        # Found late (dated before what the feeds hold): it enters the
+                        # subscription documents now, so it is "updated" now, and their
+                        # own date, the newest entry's, never goes back.
+                        values["updated"] = max(iso(now), values["updated"])
+                    values = unique_updated(conn, values, starts)
                     conn.execute(items.insert().values(seq=bump(conn), **values))
                     new.append((values["published"], item.id))
                 elif row.content_hash != item.content_hash:
@@ -144,7 +151,7 @@ class Store(FetchLog):
             return {item.id: item for item in found}
 
     def items_needing(self, lang: str, include_awaiting: bool) -> list[Item]:
-        """Items, newest first, without an up-to-date translation into ``lang``.
+        """Items, newest arrival first, without an up-to-date translation into ``lang``.
 
         Two indexed lookups, never a scan of every item: items changed since this
         language's last translation run (``items.seq``), and items whose
@@ -158,14 +165,17 @@ class Store(FetchLog):
             retry = conn.execute(sa.select(items).join(translations, sa.and_(
                 translations.c.item_id == items.c.id, translations.c.lang == lang))
                 .where(translations.c.status.in_(pending))).all()
-        candidates = {row.id: item_from_row(row) for row in [*changed, *retry]}
+        rows = {row.id: row for row in [*changed, *retry]}
+        candidates = {item_id: item_from_row(row) for item_id, row in rows.items()}
         current = self.translations_for(lang, list(candidates))
         done = ("translated", "reviewed") if include_awaiting else ("translated", "reviewed",
                                                                      "awaiting")
         needed = [item for item in candidates.values()
                   if item.id not in current or current[item.id].status not in done
                   or current[item.id].content_hash != item.content_hash]
-        return sorted(needed, key=lambda i: (i.published, i.id), reverse=True)
+        # In the feeds' order (newest arrival first): a run cut short by a stop
+        # leaves the subscription window translated before the archive.
+        return sorted(needed, key=lambda i: rows[i.id].arrival or 0, reverse=True)
 
     def translated_up_to(self, lang: str, version: int) -> None:
         """Every item changed up to ``version`` has been through translation into lang."""

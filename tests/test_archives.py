@@ -155,6 +155,13 @@ def _page_entries(config, lang: str) -> dict[str, set[str]]:
             for p in (config.output_dir / lang).glob("atom*.xml")}
 
 
+def _feed_dates(config, lang: str) -> tuple:
+    """(Atom feed updated, RSS lastBuildDate) of ``lang``'s subscription documents."""
+    folder = config.output_dir / lang
+    return (feedparser.parse(folder / "atom.xml").feed.updated_parsed,
+            feedparser.parse(folder / "rss.xml").feed.updated_parsed)
+
+
 def test_an_item_found_late_enters_the_subscription_feeds_and_moves_no_archived_entry(
         archived):
     # A backdated article, or one the listing shows only now: dated before every
@@ -162,13 +169,19 @@ def test_an_item_found_late_enters_the_subscription_feeds_and_moves_no_archived_
     # must keep their entries (RFC 5005: an archive document should not change).
     config, site = archived
     before = {lang: _page_entries(config, lang) for lang in LANGS}
+    dated = {lang: _feed_dates(config, lang) for lang in LANGS}
     _add_article(site, 9, date="03.01.2020")
     report = run_once(config, now=FROZEN_NOW + timedelta(hours=1))
     assert report.new == 1
     for lang in LANGS:
         folder = config.output_dir / lang
-        titles = [e.title for e in feedparser.parse(folder / "atom.xml").entries]
-        assert any("opens session 9" in t for t in titles), (lang, titles)
+        atom = feedparser.parse(folder / "atom.xml")
+        late = next(e for e in atom.entries if "opens session 9" in e.title)
+        assert late.published == "2020-01-02T21:00:00+00:00"  # the source's date, Moscow
+        # It changed the feed now: the entry and the feed say so, and no date goes back.
+        assert late.updated == atom.feed.updated
+        new_dates = _feed_dates(config, lang)
+        assert all(new > old for new, old in zip(new_dates, dated[lang])), (lang, new_dates)
         assert "opens session 9" in (folder / "rss.xml").read_text()
         assert "opens session 9" in (folder / "feed.json").read_text()
         after = _page_entries(config, lang)

@@ -57,8 +57,10 @@ EMBED_JS = Path(__file__).resolve().parent.parent / "assets" / "embed.js"
 # what pages already published say, so that the next publish renders each of them
 # once (writing only those whose bytes differ). 2: archive entries label their
 # original with the source language; language tags in BCP 47 form ("pt-BR"). 3: a
-# revision of a translation dates its entry (models.REVISION).
-OUTPUT_REVISION = 3
+# revision of a translation dates its entry (models.REVISION). 4: Atom entries name
+# their author, JSON Feed items too; an RSS description from a summary is HTML;
+# every JSON Feed page's feed_url is the subscription feed's; feeds in arrival order.
+OUTPUT_REVISION = 4
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("syndicator", "templates"),
     autoescape=True, keep_trailing_newline=True)

@@ -335,9 +335,10 @@ def listen(host: str, port: int) -> socket.socket:
     Bound here, before ``serve`` says where it serves: uvicorn, binding itself,
     logged the error and exited with its own code 3, which the CLI uses for "the
     store is locked"."""
+    # uvicorn's rule: IPv6 for a literal IPv6 address, else IPv4 ("localhost" is
+    # 127.0.0.1 then, where docs/nginx.conf proxies to, even where ::1 resolves first).
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                    flags=socket.AI_PASSIVE)[0][0]
         return socket.create_server((host, port), family=family, backlog=2048)
     except OSError as exc:  # socket.gaierror too: a name that does not resolve
         raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
@@ -365,6 +366,8 @@ def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8080, worker
                                                access_log=access_log, **common))
         server.run(sockets=[sock or listen(host, port)])
         return
+    if sock is not None:
+        raise ValueError("workers > 1: uvicorn binds the address itself; pass no sock")
     if extra_routes:
         # Worker processes rebuild the app from an import string; routes
         # holding live objects cannot follow them there.
