@@ -103,6 +103,14 @@ def site(tmp_path):
     served.close()
 
 
+# The [site] table of the config.toml files tests write (make_config's, as TOML).
+SITE_TOML = """[site]
+title = "CSTO News"
+base_url = "https://feeds.example.org/"
+timezone = "Europe/Moscow"
+"""
+
+
 def make_config(tmp_path: Path, **overrides):
     """A valid Config in ``tmp_path``; keyword arguments replace whole top-level tables."""
     data = {

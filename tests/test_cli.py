@@ -14,7 +14,7 @@ import httpx
 
 from syndicator.cycle import store_lock
 
-from conftest import ROOT, SAMPLE_SITE, html_source, run_cli
+from conftest import ROOT, SAMPLE_SITE, SITE_TOML, html_source, run_cli
 
 LANGS = ["en", "ru", "hy", "be", "kk", "ky", "tg"]
 
@@ -31,11 +31,7 @@ def _toml_config(tmp_path, site, **source_extra):
     source = html_source(site, **source_extra)
     selectors = "\n".join(f'{k} = "{v}"' for k, v in source.pop("selectors").items())
     (tmp_path / "config.toml").write_text(f'''
-[site]
-title = "CSTO News"
-base_url = "https://feeds.example.org/"
-timezone = "Europe/Moscow"
-[languages]
+{SITE_TOML}[languages]
 targets = ["ru", "hy"]
 [[sources]]
 name = "{source['name']}"

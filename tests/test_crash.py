@@ -50,7 +50,7 @@ from syndicator.models import item_key
 from syndicator.store import open_store
 from syndicator.translate.packages import install_file
 
-from conftest import LEXICON, ROOT, run_cli
+from conftest import LEXICON, ROOT, SITE_TOML, run_cli
 
 LANGS = ("en", "ru")  # the harness publishes English and Russian (the model's pair)
 STAGES = ("fetch", "catalogs (import)", "translate", "catalogs (merge)", "publish")
@@ -104,11 +104,7 @@ def make_project(root: Path, package: Path, items: int, *, targets=("ru", "hy"),
         build_nllb_model_dir(root / "models" / "nllb-tiny", LEXICON)
         nllb = '[translation.nllb]\nmodel_dir = "models/nllb-tiny"\n'
     (root / "config.toml").write_text(f'''
-[site]
-title = "CSTO News"
-base_url = "https://feeds.example.org/"
-timezone = "Europe/Moscow"
-[languages]
+{SITE_TOML}[languages]
 targets = {json.dumps(list(targets))}
 [[sources]]
 name = "items"

@@ -18,7 +18,7 @@ from syndicator.schedule import make_scheduler, run_forever
 from syndicator.store import open_store
 from syndicator.translate import Engines
 
-from conftest import ROOT, SiteHandler, html_source, make_config, run_cli
+from conftest import ROOT, SITE_TOML, SiteHandler, html_source, make_config, run_cli
 from test_cli import _project_copy
 
 
@@ -58,11 +58,7 @@ url = "{site.url}news.rss?source={n}"
 interval = "1h"
 ''' for n in range(1, sources + 1))
     (root / "config.toml").write_text(f'''
-[site]
-title = "CSTO News"
-base_url = "https://feeds.example.org/"
-timezone = "Europe/Moscow"
-[languages]
+{SITE_TOML}[languages]
 targets = ["ru"]
 {feeds}
 [http]
