@@ -249,6 +249,15 @@ def test_live_negotiation_and_head(star):
         assert head.headers[name] == get.headers[name]
 
 
+def test_an_if_none_match_that_is_not_a_list_of_tags_is_ignored(star):
+    tag = star.get("/ru/rss.xml").headers["etag"]
+    ask = lambda value: star.get("/ru/rss.xml", headers={"If-None-Match": value}).status_code
+    assert ask(f'"zz" ,  {tag}') == 304 and ask(f"W/{tag}") == 304
+    # RFC 9110 13.1.2: either "*" or a list of entity tags; anything else is not a
+    # match (a substring search answered x"<tag>" with a 304).
+    assert ask(f"x{tag}") == 200 and ask(f"{tag} x") == 200 and ask(f'"a", *') == 200
+
+
 def test_none_match_parsing():
     assert none_match('W/"a", "b"', '"b"') and none_match(' "a" ', '"a"')
     assert not none_match('"ab"', '"a"') and not none_match("", '"a"')
@@ -361,6 +370,13 @@ def test_config_rejects_header_injection(tmp_path):
         ServeConfig(tmp_path, max_age=-1, cors_origins=("https://a.example/path",),
                     frame_ancestors=("https://a.example; script-src *",))
     assert len(caught.value.problems) == 3
+    # A header is Latin-1: a path that is not printable ASCII would make every
+    # widget.html answer a 500 instead of failing here.
+    with pytest.raises(ConfigError) as caught:
+        ServeConfig(tmp_path, frame_ancestors=("https://a.example/€", "https://b.example/\x01",
+                                               "https://c.example/a~b"))
+    assert [p.split("'")[1] for p in caught.value.problems] == ["https://a.example/€",
+                                                                "https://b.example/\\x01"]
     config = ServeConfig(str(tmp_path), cors_origins=["https://A.example/"])
     assert config.cors_origins == ("https://a.example",)
 

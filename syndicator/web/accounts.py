@@ -6,7 +6,9 @@ hash and the cost parameters inside the stored string, so they can be raised
 later without invalidating old hashes. The store keeps only a SHA-256 of each
 session id: a leaked database does not hand out live sessions. Failed logins
 are counted per account and per client address in ``login_failures``; from
-the fifth failure on, each one locks the key for 15 minutes, doubling.
+the fifth failure on, each one locks the key for 15 minutes, doubling. An
+attempt is counted before its password is checked, and given back when it is
+right, so concurrent attempts cannot all pass the check.
 Nothing here logs a password, a session id or a CSRF token.
 
 The last part is the HTTP side of the same: cookie flags, strict form reading
@@ -22,6 +24,7 @@ import json
 import logging
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -84,10 +87,16 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+# Hashes at once, per process: each takes 32 MiB, and the server runs requests on
+# up to 40 threads, so a burst of logins could otherwise take over 1 GB.
+_HASHING = threading.BoundedSemaphore(2)
+
+
 def _scrypt(password: str, salt: bytes, log_n: int, r: int, p: int, dklen: int) -> bytes:
     n = 1 << log_n
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=dklen,
-                          maxmem=256 * n * r * p + (1 << 20))
+    with _HASHING:
+        return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
+                              dklen=dklen, maxmem=256 * n * r * p + (1 << 20))
 
 
 def hash_password(password: str) -> str:
@@ -178,15 +187,33 @@ def _lock_end(failures: int, last: datetime) -> datetime | None:
 def locked_until(store: Store, name: str, address: str, now: datetime) -> datetime | None:
     """The latest lock end of the account and the address, if either is locked now."""
     with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(login_failures)
-                            .where(login_failures.c.key.in_(_keys(name, address)))).all()
+        return _lock_of(conn, _keys(name, address), now)
+
+
+def _lock_of(conn, keys: list[str], now: datetime) -> datetime | None:
+    rows = conn.execute(sa.select(login_failures).where(login_failures.c.key.in_(keys))).all()
     ends = [end for r in rows if (end := _lock_end(r.failures, from_iso(r.last))) and end > now]
     return max(ends) if ends else None
 
 
-def _record_failure(store: Store, name: str, address: str, now: datetime) -> None:
+def _claim_attempt(store: Store, name: str, address: str, now: datetime) -> datetime | None:
+    """Count this attempt as a failure of both keys, before its password is checked;
+    or, when either key is locked, the lock's end (and the attempt is not counted).
+
+    One write transaction: concurrent logins pass through it one at a time, so a
+    burst cannot have more passwords checked than the limit allows, nor lose counts.
+    """
     with store.engine.begin() as conn:
-        for key in _keys(name, address):
+        # The sweep goes first: as a write, it takes SQLite's write lock for the whole
+        # transaction (a read first would let every concurrent attempt see the old
+        # counts). Unknown names create rows too; old ones go here, not kept forever.
+        conn.execute(login_failures.delete().where(
+            login_failures.c.last < iso(now - FORGET_AFTER - LOCK_MAX)))
+        keys = _keys(name, address)
+        until = _lock_of(conn, keys, now)
+        if until:
+            return until
+        for key in keys:
             row = conn.execute(sa.select(login_failures)
                                .where(login_failures.c.key == key)).first()
             failures = 1
@@ -199,9 +226,18 @@ def _record_failure(store: Store, name: str, address: str, now: datetime) -> Non
                 conn.execute(login_failures.delete().where(login_failures.c.key == key))
             conn.execute(login_failures.insert().values(key=key, failures=failures,
                                                         last=iso(now)))
-        # Unknown names create rows too; old ones are swept here, not kept forever.
-        conn.execute(login_failures.delete().where(
-            login_failures.c.last < iso(now - FORGET_AFTER - LOCK_MAX)))
+    return None
+
+
+def _attempt_succeeded(store: Store, name: str, address: str) -> None:
+    with store.engine.begin() as conn:
+        # The account starts again from zero. The address only loses this attempt's
+        # count: a valid login must not reset it, or one known account would launder
+        # guesses at the others.
+        conn.execute(login_failures.delete().where(login_failures.c.key == f"user:{name}"))
+        conn.execute(login_failures.update()
+                     .where(login_failures.c.key == f"ip:{address}", login_failures.c.failures > 0)
+                     .values(failures=login_failures.c.failures - 1))
 
 
 def authenticate(store: Store, name: str, password: str, address: str,
@@ -212,7 +248,7 @@ def authenticate(store: Store, name: str, password: str, address: str,
     during a lock learns nothing. Unknown names cost a full hash too, so the
     answer time does not tell which names exist.
     """
-    until = locked_until(store, name, address, now)
+    until = _claim_attempt(store, name, address, now)
     if until:
         log.warning("login refused for %r from %s: locked until %s", name, address, iso(until))
         raise Locked(until)
@@ -220,13 +256,9 @@ def authenticate(store: Store, name: str, password: str, address: str,
         row = conn.execute(sa.select(translators).where(translators.c.name == name)).first()
     ok = verify_password(row.password_hash if row else _dummy_hash(), password)
     if not (ok and row):
-        _record_failure(store, name, address, now)
         log.warning("login failed for %r from %s", name, address)
         return None
-    with store.engine.begin() as conn:
-        # Only the account's count is cleared: a valid login must not reset the
-        # address, or one known account would launder guesses at the others.
-        conn.execute(login_failures.delete().where(login_failures.c.key == f"user:{name}"))
+    _attempt_succeeded(store, name, address)
     log.info("translator %r logged in from %s", name, address)
     return _translator(row)
 

@@ -14,10 +14,12 @@ from ..errors import ConfigError
 
 # scheme://host[:port] with nothing after it: the form browsers send in Origin.
 _ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
-# A CSP host-source or keyword; no ";" or "," (they would end the directive)
-# and no whitespace (it would split one source into two).
+# A CSP host-source or keyword; no ";" or "," (they would end the directive), no
+# whitespace (it would split one source into two), and in the path only printable
+# ASCII: a header is Latin-1, and a control character would make every widget fail.
 _CSP_SOURCE = re.compile(r"^('self'|'none'|\*|[a-z][a-z0-9+.-]*:|"
-                         r"([a-z][a-z0-9+.-]*://)?(\*\.)?[a-z0-9.-]+(:([0-9]{1,5}|\*))?(/[^\s;,]*)?)$")
+                         r"([a-z][a-z0-9+.-]*://)?(\*\.)?[a-z0-9.-]+(:([0-9]{1,5}|\*))?"
+                         r"(/[\x21-\x2b\x2d-\x3a\x3c-\x7e]*)?)$")
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ SECURITY_HEADERS = {
 }
 
 _TOKEN_Q = re.compile(r"^\s*([!#$%&'*+.^_`|~0-9a-z-]+)\s*(?:;\s*q\s*=\s*([0-9.]+)\s*)?$", re.IGNORECASE)
+# One element of an If-None-Match list, matched from where the last one ended.
 _ENTITY_TAG = re.compile(r'\s*(?:W/)?"([^"]*)"\s*(?:,|$)')
 
 
@@ -87,8 +88,20 @@ def none_match(if_none_match: str, current: str) -> bool:
     """True when If-None-Match matches ``current`` (weak comparison, RFC 9110 13.1.2)."""
     if if_none_match.strip() == "*":
         return True  # the resource exists, or we would not be asked
-    opaque = current.strip('"')
-    return any(m.group(1) == opaque for m in _ENTITY_TAG.finditer(if_none_match))
+    return current.strip('"') in _entity_tags(if_none_match.strip())
+
+
+def _entity_tags(header: str) -> list[str]:
+    """The opaque tags of an If-None-Match list; none when the header is not one
+    (RFC 9110 13.1.2: an invalid header is ignored, so the full answer is sent)."""
+    tags, at = [], 0
+    while at < len(header):
+        element = _ENTITY_TAG.match(header, at)
+        if element is None:
+            return []
+        tags.append(element.group(1))
+        at = element.end()
+    return tags
 
 
 def not_modified_since(if_modified_since: str, mtime: float) -> bool:

@@ -208,7 +208,7 @@ class ReviewApp:
         message = MESSAGES.get(request.query_params.get("msg", ""), "")
         count = request.query_params.get("n", "0")[:6]
         return self._language_page(request, session, lang, message.format(
-            n=format_decimal(int(count) if count.isdigit() else 0, locale=lang)))
+            n=format_decimal(int(count) if count.isascii() and count.isdigit() else 0, locale=lang)))
 
     def _language_page(self, request: Request, session: accounts.Session, lang: str,
                        message: str, status: int = 200, kept: dict[str, str] | None = None,
