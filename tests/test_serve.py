@@ -358,6 +358,7 @@ def test_content_security_policy(star, listed):
     widget = listed.get("/ru/widget.html").headers["content-security-policy"]
     assert "frame-ancestors 'self' https://news.example" in widget
     assert "default-src 'none'" in widget and "img-src https: data:" in widget
+    assert "base-uri 'none'" in widget and "form-action 'none'" in widget
     assert "frame-ancestors *" in star.get("/ru/widget.html").headers["content-security-policy"]
     page = star.get("/ru/")
     assert "frame-ancestors 'self'" in page.headers["content-security-policy"]

@@ -41,7 +41,10 @@ def is_cors_resource(name: str) -> bool:
 
 
 def widget_csp(frame_ancestors: tuple[str, ...]) -> str:
+    # form-action and base-uri do not fall back to default-src: named here, so that
+    # markup slipped into a widget could neither post a form nor re-base its links.
     return ("default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+            "base-uri 'none'; form-action 'none'; "
             "frame-ancestors " + " ".join(frame_ancestors))
 
 
