@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Iterable
 
@@ -33,6 +33,10 @@ class Approval:
     text: str
     translator: str
     approved_at: datetime
+    # Texts approved under the key asked for before (from ``history``), when the
+    # caller asked ``Approved`` for them: a copy of news.po saved before this
+    # approval gives them back, and they are not a translator's new edit.
+    earlier: frozenset[str] = frozenset()
 
 
 def _approval(row) -> Approval:
@@ -40,12 +44,12 @@ def _approval(row) -> Approval:
                     from_iso(row.approved_at))
 
 
-def approvals_for(store: Store, lang: str, keys: list[str] | None = None) -> dict[str, Approval]:
-    query = sa.select(approvals).where(approvals.c.lang == lang)
-    if keys is not None:
-        query = query.where(approvals.c.seg_key.in_(keys))
+def approvals_for(store: Store, lang: str) -> list[Approval]:
+    """Every approval of the language: a key may hold several, one per source text
+    approved under it (see ``Approved``)."""
     with store.engine.connect() as conn:
-        return {r.seg_key: _approval(r) for r in conn.execute(query)}
+        return [_approval(r) for r in conn.execute(
+            sa.select(approvals).where(approvals.c.lang == lang))]
 
 
 # CROSS JOIN makes SQLite take the prefixes as the outer loop, each a range of the
@@ -82,10 +86,13 @@ class Approved:
     A block's approval follows its source text within the item: when blocks
     move (a paragraph inserted or removed above), the approval of a text the
     item still has is found under its new key, never given to the text that
-    took over its old key.
+    took over its old key, and approving that other text keeps it.
     """
 
-    def __init__(self, found: Iterable[Approval]):
+    def __init__(self, found: Iterable[Approval], earlier: dict[str, set[str]] | None = None):
+        """``earlier``: the texts approved under each key over time (``earlier_texts``),
+        which ``get`` then gives with each approval."""
+        self._earlier = earlier or {}
         self._by_key: dict[str, Approval] = {}
         self._by_text: dict[tuple[str, str], Approval] = {}
         for approval in sorted(found, key=lambda a: a.approved_at):  # the latest wins
@@ -93,11 +100,12 @@ class Approved:
             self._by_text[item_of(approval.seg_key), approval.source_text] = approval
 
     def get(self, key: str, source: str) -> Approval | None:
-        """The approval of this segment's source text (None: none yet)."""
-        approval = self._by_key.get(key)
-        if approval and approval.source_text == source:
-            return approval
-        return self._by_text.get((item_of(key), source))
+        """The newest approval of this source text in the segment's item, under
+        whichever key it was given (None: none yet)."""
+        approval = self._by_text.get((item_of(key), source))
+        if approval and key in self._earlier:
+            return replace(approval, earlier=frozenset(self._earlier[key]))
+        return approval
 
     def stale(self, key: str, item_texts: set[str]) -> Approval | None:
         """The key's approval when its source was edited: it translated a text that
@@ -121,12 +129,16 @@ def approve(store: Store, lang: str, seg_key: str, source_text: str, text: str,
     if not text:
         return False  # nothing but control characters: nothing to publish
     with store.engine.begin() as conn:
-        row = conn.execute(sa.select(approvals).where(
-            approvals.c.lang == lang, approvals.c.seg_key == seg_key)).first()
-        if row and row.text == text and row.source_text == source_text:
+        # This source text's approvals in the item, under any key: the new one
+        # replaces them. Another text's approval under this key stays: its block
+        # moved, and it is found under its new key (``Approved``).
+        same_text = sa.and_(_of_item(lang, seg_key), approvals.c.source_text == source_text)
+        rows = conn.execute(sa.select(approvals).where(same_text)
+                            .order_by(approvals.c.approved_at)).all()
+        row = rows[-1] if rows else None
+        if row and row.text == text:
             return False
-        conn.execute(approvals.delete().where(approvals.c.lang == lang,
-                                              approvals.c.seg_key == seg_key))
+        conn.execute(approvals.delete().where(same_text))
         conn.execute(approvals.insert().values(
             lang=lang, seg_key=seg_key, source_text=source_text, text=text,
             translator=translator, approved_at=iso(now)))
@@ -136,6 +148,12 @@ def approve(store: Store, lang: str, seg_key: str, source_text: str, text: str,
         mark_segment_stale(conn, lang, seg_key)
     log.info("%s approved %s [%s] via %s", translator, seg_key, lang, via)
     return True
+
+
+def _of_item(lang: str, seg_key: str) -> sa.ColumnElement[bool]:
+    prefix = item_of(seg_key)  # keys are "<item key>#…"; "$" follows "#"
+    return sa.and_(approvals.c.lang == lang, approvals.c.seg_key >= prefix + "#",
+                   approvals.c.seg_key < prefix + "$")
 
 
 # What XML 1.0 forbids; one such character would make every feed of the language
@@ -149,6 +167,17 @@ def publishable(text: str) -> str:
     characters XML forbids. Word's line break (Shift+Enter) pastes as U+000B: it and
     a page break become spaces."""
     return _FORBIDDEN.sub("", text.replace("\x0b", " ").replace("\x0c", " ")).strip()
+
+
+def earlier_texts(store: Store, lang: str) -> dict[str, set[str]]:
+    """Every text ever approved in the language, per key (its history: human edits
+    only, so it stays small beside the translations)."""
+    found: dict[str, set[str]] = {}
+    with store.engine.connect() as conn:
+        for key, text in conn.execute(sa.select(history.c.seg_key, history.c.new_text)
+                                      .where(history.c.lang == lang)):
+            found.setdefault(key, set()).add(text)
+    return found
 
 
 def segment_history(store: Store, lang: str, seg_key: str) -> list[dict]:

@@ -102,7 +102,9 @@ approvals = sa.Table(  # human translations: they win over machine output, for g
     "approvals", metadata,
     sa.Column("lang", sa.Text, primary_key=True),
     sa.Column("seg_key", sa.Text, primary_key=True),  # the msgctxt of news.po
-    sa.Column("source_text", sa.Text, nullable=False),  # the msgid it translates
+    # The msgid it translates. Part of the key (v8): a key's block may move, and the
+    # text that takes over the key gets its own approval beside the moved one's.
+    sa.Column("source_text", sa.Text, primary_key=True),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("translator", sa.Text, nullable=False),
     sa.Column("approved_at", sa.Text, nullable=False),
@@ -246,10 +248,21 @@ def _v7(conn: sa.Connection) -> None:
                          f"({ARRIVAL_INDEX})"))
 
 
+def _v8(conn: sa.Connection) -> None:
+    # An approval belongs to the source text it translates, wherever in its item
+    # that text is now. Keyed by (lang, seg_key) alone, approving the paragraph that
+    # took over a moved paragraph's key deleted the moved paragraph's approval.
+    conn.execute(sa.text("ALTER TABLE approvals RENAME TO approvals_v7"))
+    approvals.create(conn)
+    conn.execute(sa.text("INSERT INTO approvals SELECT lang, seg_key, source_text, text, "
+                         "translator, approved_at FROM approvals_v7"))
+    conn.execute(sa.text("DROP TABLE approvals_v7"))
+
+
 # Covering: publishing orders every item, and reads the states that decide its
 # archive pages, without touching the rows' bodies (v7; ix_items_order before).
 ARRIVAL_INDEX = "arrival DESC, id, published, updated, content_hash, seq"
-MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]  # index + 1: the schema version each produces
+MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]  # index + 1: the schema version each produces
 
 
 def migrate(engine: sa.Engine) -> int:

@@ -132,6 +132,82 @@ def test_an_old_copy_of_news_po_saved_over_a_web_approval_does_not_revert_it(pro
     assert _entry(config, TITLE).msgstr == "Генсек ОДКБ на «Рубеже-2024»"
 
 
+def _remove_paragraph(site, text="Astana, 5 September."):
+    page = site.root / ROCK
+    page.write_text(page.read_text().replace(f"<p>{text}</p>\n", ""))
+
+
+def _training(config) -> str:
+    return _entry(config, TRAINING).msgid
+
+
+def test_approving_the_paragraph_that_took_a_moved_paragraphs_key_keeps_both(project):
+    configure, site = project
+    config = configure()
+    run_once(config, now=FROZEN_NOW)
+    place_key = _entry(config, PLACE).msgctxt
+    _edit(config, "ru", {PLACE: "Мероприятие прошло на полигоне «Рок-Сити-Астана»."})
+    run_once(config, now=_later(1))
+    _insert_paragraph(site)
+    run_once(config, now=_later(2))
+    assert _entry(config, TRAINING).msgctxt == place_key  # it took PLACE's old key
+    # The translator now approves the paragraph under that key: PLACE's approval,
+    # under the same key until its block moved, was deleted with it.
+    _edit(config, "ru", {_training(config): "В учениях участвовали подразделения."})
+    for hour in (3, 4, 5):
+        run_once(config, now=_later(hour))
+        paragraphs = _paragraphs(_rock_content(config))
+        assert paragraphs[-1] == "Мероприятие прошло на полигоне «Рок-Сити-Астана»."
+        assert paragraphs[-2] == "В учениях участвовали подразделения."
+    place = _entry(config, PLACE)
+    assert place.msgstr == "Мероприятие прошло на полигоне «Рок-Сити-Астана»."
+    assert not place.fuzzy and place.comment.startswith("reviewed by Анна")
+
+
+def test_after_blocks_move_back_the_newest_approval_of_a_text_wins(project):
+    configure, site = project
+    config = configure()
+    run_once(config, now=FROZEN_NOW)
+    _edit(config, "ru", {PLACE: "Первый вариант."})
+    run_once(config, now=_later(1))
+    _insert_paragraph(site)
+    run_once(config, now=_later(2))
+    _edit(config, "ru", {PLACE: "Второй вариант."})  # revised under its new key
+    run_once(config, now=_later(3))
+    assert _paragraphs(_rock_content(config))[-1] == "Второй вариант."
+    _remove_paragraph(site)  # back under its first key, where the older text was approved
+    for hour in (4, 5):
+        run_once(config, now=_later(hour))
+        assert _paragraphs(_rock_content(config))[-1] == "Второй вариант."
+        assert _entry(config, PLACE).msgstr == "Второй вариант."
+
+
+def test_an_editor_saving_a_buffer_from_before_a_newer_approval_does_not_revert_it(project):
+    configure, _ = project
+    config = configure()
+    run_once(config, now=FROZEN_NOW)
+    path = catalog_path(config, "ru")
+    _edit(config, "ru", {TITLE: "Генсек ОДКБ на учениях"})
+    buffer = path.read_bytes()  # Anna's editor keeps the file as she saved it
+    run_once(config, now=_later(1))  # her title is taken, and the file rewritten
+    store = open_store(config.store_path)
+    approve(store, "ru", _entry(config, TITLE).msgctxt, TITLE, "Генсек ОДКБ на «Рубеже-2024»",
+            "Борис", "web", _later(2))  # Boris corrects it on the review page
+    run_once(config, now=_later(2))
+    path.write_bytes(buffer)  # Anna saves her buffer again, with another entry edited
+    _edit(config, "ru", {PLACE: "Мероприятие прошло на полигоне."})
+    for hour in (3, 4):
+        run_once(config, now=_later(hour))
+        assert "Генсек ОДКБ на «Рубеже-2024»" in _titles(config, "ru")
+        assert "Мероприятие прошло на полигоне." in _rock_content(config)
+    assert _entry(config, TITLE).msgstr == "Генсек ОДКБ на «Рубеже-2024»"
+    # In a file written after Boris's approval, the same old text is a decision to
+    # go back to it, and is taken.
+    _edit(config, "ru", {TITLE: "Генсек ОДКБ на учениях"})
+    run_once(config, now=_later(5))
+    assert "Генсек ОДКБ на учениях" in _titles(config, "ru")
+
+
 def test_a_source_edited_and_reverted_shows_its_approval_unflagged_again(project):
     config, site = _with_approved_title(project), project[1]
     page = site.root / ROCK

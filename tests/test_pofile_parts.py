@@ -271,8 +271,8 @@ def test_merging_a_large_news_po_holds_one_part_at_a_time(tmp_path, monkeypatch)
 @pytest.mark.parametrize("name", FILES)
 def test_an_import_read_in_parts_finds_the_edits_a_whole_parse_finds(tmp_path, small_parts, name):
     path = write(tmp_path, name)
-    known = {f"item-{i}:title": Approval("ru", f"item-{i}:title", f"Title {i}", f"Заголовок {i}",
-                                         "Anna", NOW) for i in range(0, 120, 2)}
+    known = Approved([Approval("ru", f"item-{i}:title", f"Title {i}", f"Заголовок {i}", "Anna", NOW)
+                      for i in range(0, 120, 2)])
     in_parts = catalog._saved_edits(pofile.read_in_parts(path), known)
     whole = catalog._saved_edits([polib.pofile(str(path))], known)
     assert in_parts == whole
@@ -291,6 +291,6 @@ def test_an_import_of_a_file_parts_could_read_differently_reads_it_whole(tmp_pat
         assert live_objects(polib.POEntry) == 0
     finally:
         gc.enable()
-    approved = approvals_for(store, "ru")
+    approved = {a.seg_key: a for a in approvals_for(store, "ru")}
     assert approved["item-0:title"].text == "Заголовок 0"
     assert approved["item-0:title"].translator == "Anna <anna@example.org>"

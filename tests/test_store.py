@@ -17,6 +17,7 @@ from syndicator.cycle import run_once
 from syndicator.errors import StoreError
 from syndicator.models import SourceItem
 from syndicator.publish import publish_all
+from syndicator.approvals import approvals_for, approve
 from syndicator.schema import MIGRATIONS, schema_version
 from syndicator.store import open_store
 from syndicator.translate.packages import install_file
@@ -49,6 +50,9 @@ OLD_STORES = sorted(STORES.glob("*.sql"))
 # source had a third item: its two old items never got a data version (items.seq),
 # and Kyrgyz had translated up to a later one. Not among OLD_STORES: it has three items.
 LANGUAGE_ADDED = STORES / "language-added" / "v5-136ef4e-from-v1.sql"
+# The v4 store as the code of 571001d (schema v7) upgraded it, then one title approved
+# in Russian (approvals were keyed by language and segment key until v8).
+APPROVED_V7 = STORES / "approved" / "v7-571001d.sql"
 
 
 def _load_dump(dump: Path, tmp_path: Path) -> Path:
@@ -82,6 +86,19 @@ def test_a_store_written_by_an_older_version_is_upgraded_and_keeps_its_entries(t
         assert sorted(e.id for e in feed.entries) == [
             f"tag:feeds.example.org,2024-09-01:{lang}/{n}" for n in (1, 2)]
         assert all(e.title.startswith(title) for e in feed.entries)
+
+
+def test_an_approval_of_a_v7_store_stays_and_its_key_can_hold_another_texts(tmp_path):
+    store = open_store(_load_dump(APPROVED_V7, tmp_path))
+    (kept,) = approvals_for(store, "ru")
+    assert (kept.text, kept.translator) == ("Совет министров собрался в Минске (одобрено)", "Анна")
+    # The block under that key is now another text: its approval goes beside the
+    # first one, which v7 would have deleted.
+    assert approve(store, "ru", kept.seg_key, "Another title", "Другой заголовок", "Борис",
+                   "web", NOW)
+    assert sorted(a.text for a in approvals_for(store, "ru")) == [
+        "Другой заголовок", "Совет министров собрался в Минске (одобрено)"]
+    assert store.integrity_ok()
 
 
 KY_LEXICON = {"Council": "Кеңеши", "ministers": "министрлер"}

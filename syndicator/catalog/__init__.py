@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
@@ -24,13 +25,13 @@ from typing import Iterator
 import polib
 
 from .. import pofile
-from ..approvals import approve, approvals_for, publishable
+from ..approvals import Approval, Approved, approve, approvals_for, earlier_texts, publishable
 from ..config import Config
 from ..errors import CatalogError
 from ..heap import frees_when_done
 from ..models import Item
 from ..store import Store
-from .entries import as_written
+from .entries import as_written, superseded
 from .files import append_new, locked, merge_whole, read, splice, stamp
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def _catalog_errors(path: Path, consequence: str) -> Iterator[None]:
 
 
 def _approve_saved(store: Store, path: Path, lang: str, now: datetime) -> int:
-    known = approvals_for(store, lang)
+    known = Approved(approvals_for(store, lang), earlier_texts(store, lang))
     with locked(path):
         try:
             translator, edits = _saved_edits(pofile.read_in_parts(path), known)
@@ -81,18 +82,33 @@ def _approve_saved(store: Store, path: Path, lang: str, now: datetime) -> int:
             edits = None
         if edits is None:  # outside the except block, as in files._stage_merge
             translator, edits = _edits_parsed_whole(path, lang, known)
-    return sum(approve(store, lang, key, source, text, translator, "po", now)
-               for key, source, text in edits)
+    count = 0
+    for edit in edits:
+        if edit.superseded_by:
+            log.warning("%s: %s: kept %s's newer approval; this copy of the file was "
+                        "saved before it, and gives back a text approved earlier (%r)",
+                        path, edit.key, edit.superseded_by.translator, edit.text)
+            continue
+        count += approve(store, lang, edit.key, edit.source, edit.text, translator, "po", now)
+    return count
+
+
+@dataclass(frozen=True)
+class _Edit:
+    key: str
+    source: str
+    text: str
+    superseded_by: Approval | None  # see entries.superseded: not taken
 
 
 @frees_when_done  # the whole parsed file (see heap.collect_and_release)
-def _edits_parsed_whole(path: Path, lang: str, known: dict) -> tuple[str, list]:
+def _edits_parsed_whole(path: Path, lang: str, known: Approved) -> tuple[str, list[_Edit]]:
     return _saved_edits([read(path, lang)], known)
 
 
-def _saved_edits(parts, known: dict) -> tuple[str, list[tuple[str, str, str]]]:
+def _saved_edits(parts, known: Approved) -> tuple[str, list[_Edit]]:
     """The file's translator, and its reviewed entries whose text the store does not
-    hold yet: (key, source, text). Approved only once the whole file was read."""
+    hold yet. Approved only once the whole file was read."""
     translator, edits = "po-file", []
     for number, part in enumerate(parts):
         if number == 0:
@@ -102,10 +118,11 @@ def _saved_edits(parts, known: dict) -> tuple[str, list[tuple[str, str, str]]]:
                 continue
             if as_written(entry):
                 continue  # approved text as syndicator wrote it, perhaps in a stale copy
-            old = known.get(entry.msgctxt)
-            if old and old.text == publishable(entry.msgstr) and old.source_text == entry.msgid:
+            old = known.get(entry.msgctxt, entry.msgid)
+            if old and old.text == publishable(entry.msgstr):
                 continue
-            edits.append((entry.msgctxt, entry.msgid, entry.msgstr))
+            edits.append(_Edit(entry.msgctxt, entry.msgid, entry.msgstr,
+                               old if old and superseded(entry, old) else None))
     return translator, edits
 
 

@@ -57,6 +57,20 @@ def as_written(entry: polib.POEntry) -> bool:
     return bool(found and found.group(2) == _state(entry))
 
 
+def superseded(entry: polib.POEntry, approval: Approval) -> bool:
+    """True when the entry gives back a text approved under its key before
+    ``approval`` replaced it, in a copy of the file written before that approval
+    (an editor saving the buffer it kept open): not a translator's new edit.
+
+    In a copy written after it (its mark is the one syndicator writes for
+    ``approval``), going back to an earlier text is a decision, and is taken."""
+    found = _REVIEWED.match(entry.comment)
+    written_after = bool(found) and found.group(2) in {
+        _digest(entry.msgid, approval.text, flag) for flag in ("", "fuzzy")}
+    text = publishable(entry.msgstr)
+    return not written_after and text != approval.text and text in approval.earlier
+
+
 def changed_by_hand(entry: polib.POEntry) -> bool:
     """True when a human changed the entry's msgstr or flag after syndicator wrote it."""
     if not entry.msgstr:
@@ -104,7 +118,8 @@ def update(entry: polib.POEntry, source: str, machine: str, approval: Approval |
         if not approved:
             entry.msgstr = ""
     if approved:
-        if by_hand and publishable(entry.msgstr) != approval.text:
+        if by_hand and publishable(entry.msgstr) != approval.text and not superseded(
+                entry, approval):
             return  # a translator's newer text or draft: the import takes it when done
         # A translator's fuzzy flag on the approved text stays: it asks for another look.
         keep_flag = by_hand and entry.fuzzy and not source_changed

@@ -29,7 +29,7 @@ import polib
 from babel.messages.plurals import get_plural
 
 from .. import pofile
-from ..approvals import Approved, approvals_for, approvals_of_items
+from ..approvals import Approved, approvals_for, approvals_of_items, earlier_texts
 from ..heap import frees_when_done
 from ..models import item_key
 from ..publish.write import append_in_place, commit, discard, repair_append, stage
@@ -179,7 +179,7 @@ def splice(store: Store, path: Path, lang: str, item_ids: list[str],
     keys = {key.encode("utf-8"): key for tr in wanted.values() for key, _, _ in tr.segments}
     if not _plain(keys.values()):
         return None  # a key gettext would wrap or escape: let polib read the file
-    approved = Approved(approvals_for(store, lang).values())
+    approved = Approved(approvals_for(store, lang), earlier_texts(store, lang))
     items = {item_key(i) for i, tr in wanted.items() if tr.segments}
     retired = Retired(items, set(keys.values()), approved)
     with locked(path):
@@ -235,7 +235,7 @@ def merge_whole(store: Store, lang: str, path: Path, item_ids: list[str],
     memory does not grow with the catalog; where that could differ from polib's
     reading of the whole file (``pofile.Unstreamable``), it is parsed whole."""
     wanted = store.translations_for(lang, item_ids)
-    approved = Approved(approvals_for(store, lang).values())
+    approved = Approved(approvals_for(store, lang), earlier_texts(store, lang))
     merges: dict[str, list[tuple]] = {}  # key -> its _merge calls, in the full merge's order
     for item_id in item_ids:
         tr = wanted.get(item_id)

@@ -227,7 +227,7 @@ class ReviewApp:
         """Items of the feed in review order, and how many await a (re)translation."""
         items = self.store.recent_items(self.config.max_items)
         translations = self.store.translations_for(lang, [i.id for i in items])
-        approved = Approved(approvals_for(self.store, lang).values())
+        approved = Approved(approvals_for(self.store, lang))
         views, pending = [], 0
         for item in items:
             tr = translations.get(item.id)
