@@ -13,6 +13,7 @@ import time
 import httpx
 
 from syndicator.cycle import store_lock
+from syndicator.testing.lexicon_model import build_lexicon_package
 
 from conftest import ROOT, SAMPLE_SITE, SITE_TOML, html_source, run_cli
 
@@ -79,6 +80,15 @@ def test_models_install_file_then_list_and_its_words_reach_the_russian_feed(
     assert "ОДКБ Генеральный секретарь attends final stage of Rock-2024 учения" in ru
     hy = (tmp_path / "feeds" / "hy" / "rss.xml").read_text()
     assert "CSTO Secretary General attends final stage" in hy
+
+
+def test_models_install_names_the_version_it_installed_beside_an_older_one(
+        tmp_path, site, lexicon_package):
+    _toml_config(tmp_path, site)
+    newer = build_lexicon_package(tmp_path / "v1.1", {"CSTO": "ОДКБ"}, package_version="1.1")
+    run_cli("models", "install", str(lexicon_package), cwd=tmp_path)
+    installed = run_cli("models", "install", str(newer), cwd=tmp_path)
+    assert "installed en → ru (version 1.1)" in installed.stdout, installed.stdout
 
 
 def test_models_install_refuses_an_incomplete_package_and_installs_nothing(tmp_path, site):

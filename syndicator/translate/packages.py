@@ -38,8 +38,9 @@ def _argos(packages_dir: Path):
     return argostranslate
 
 
-def check_package_file(path: Path) -> dict:
-    """Refuse anything that is not a complete argos package; return its metadata."""
+def check_package_file(path: Path) -> tuple[dict, str]:
+    """Refuse anything that is not a complete argos package; return its metadata and
+    its top-level folder (the folder it installs into)."""
     if not zipfile.is_zipfile(path):
         raise ModelError(f"{path}: not an .argosmodel (it must be a zip archive)")
     with zipfile.ZipFile(path) as archive:
@@ -58,15 +59,16 @@ def check_package_file(path: Path) -> dict:
     for key in ("from_code", "to_code"):
         if not isinstance(meta.get(key), str):
             raise ModelError(f"{path}: metadata.json has no {key!r}")
-    return meta
+    return meta, top
 
 
 def install_file(path: Path, packages_dir: Path) -> Package:
-    meta = check_package_file(path)
+    meta, top = check_package_file(path)
     packages_dir.mkdir(parents=True, exist_ok=True)
     _argos(packages_dir).package.install_from_path(path)
     for package in installed_packages(packages_dir):
-        if (package.from_code, package.to_code) == (meta["from_code"], meta["to_code"]):
+        # The package just installed, not another version of the same pair.
+        if package.path.name == top:
             log.info("installed argos package %s from %s", package.name, path)
             return package
     raise ModelError(f"{path}: installed, but no package for "
