@@ -179,6 +179,7 @@ SOURCE_FAULTS = {
                        "declares XML entities"),
     "empty feed": (lambda s, p: s.fault(p, 200, EMPTY_RSS, **XML),
                    "listed 6 item(s) last time"),
+    "empty body": (lambda s, p: s.fault(p, 200, b"", **XML), "the response body is empty"),
 }
 
 

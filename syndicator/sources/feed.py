@@ -31,13 +31,16 @@ def read(source: SourceConfig, fetcher: Fetcher, validators) -> SourceResult:
     fresh = ((source.url, page.etag, page.last_modified),)
     if page.not_modified:
         return SourceResult(name=source.name, not_modified=True)
+    if not page.body.strip():
+        raise SourceError(source.name, "the response body is empty (a 200 with no feed)",
+                          url=page.url)
     if jsonfeed.is_json(page):
         entries, raw, problems = jsonfeed.parse(source, page)
     else:
         parsed = _parse(source, page)
         # Atom says whether each text is plain or HTML; RSS does not, and feedparser's
         # "text/plain" for an RSS title is a guess.
-        declared = parsed.version.startswith("atom")
+        declared = parsed.get("version", "").startswith("atom")
         entries, problems = parsed.entries, _malformed(source, page, parsed)
         raw = functools.partial(_raw, declared=declared)
     items, seen = [], set()
@@ -72,7 +75,7 @@ def _parse(source: SourceConfig, page: Page):
         "content-location": page.url, "content-type": page.content_type or "application/xml"})
     if not parsed.entries and parsed.bozo:
         raise SourceError(source.name, f"not a feed: {parsed.bozo_exception}", url=page.url)
-    if not parsed.entries and not parsed.version:
+    if not parsed.entries and not parsed.get("version"):
         raise SourceError(source.name, "not a feed: no RSS, Atom or JSON Feed document "
                           "(an HTML page?)", url=page.url)
     return parsed
