@@ -151,13 +151,32 @@ def config_from_dict(data: dict, path: Path) -> Config:
     for i, source in enumerate(raw["sources"]):
         if source.get("name") in names[:i]:
             problems.append(f"sources[{i}].name: {source['name']!r} is used by another source")
+        elif isinstance(source.get("name"), str) and not source["name"].strip():
+            problems.append(f"sources[{i}].name: empty; every item's identity starts with it")
         if source.get("type") in ("feed", "html") and not source.get("url"):
             problems.append(f"sources[{i}].url: required for a {source['type']} source")
         if source.get("type") == "files" and not source.get("path"):
             problems.append(f"sources[{i}].path: required for a files source")
+    problems += _list_problems(raw)
     if problems:
         raise ConfigError(str(path), problems)
     return _build(raw, path)
+
+
+def _list_problems(raw: dict) -> list[str]:
+    """A language listed twice (every Atom entry would link it twice); a hub that is
+    not a web address (found only when the first ping fails)."""
+    problems = []
+    targets = raw["languages"]["targets"]
+    for i, lang in enumerate(targets if isinstance(targets, list) else []):
+        if lang in targets[:i]:
+            problems.append(f"languages.targets[{i}]: {lang!r} is listed twice")
+    hubs = raw["websub"]["hubs"]
+    for i, hub in enumerate(hubs if isinstance(hubs, list) else []):
+        parts = urlsplit(hub) if isinstance(hub, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            problems.append(f"websub.hubs[{i}]: {hub!r} is not an http(s):// URL")
+    return problems
 
 
 def _build(raw: dict, path: Path) -> Config:

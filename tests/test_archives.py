@@ -1,17 +1,20 @@
 """RFC 5005 archives: paging links, no duplicates, and writes that stay small."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import feedparser
 import pytest
 from lxml import etree
 
 from syndicator.cycle import run_once
+from syndicator.publish import write
 from syndicator.translate.packages import install_file
 
 from conftest import (ATOM_RNC, FROZEN_NOW, SAMPLE_SITE, Site, html_source, make_config,
@@ -147,6 +150,41 @@ def test_a_new_item_rewrites_the_subscription_and_at_most_one_archive_page(archi
         created = Counter(_kind(p) for p in feeds if p not in before)
         assert rewritten and max(rewritten.values()) <= 2, (n, sorted(map(str, feeds)))
         assert not created or max(created.values()) <= 1, created
+
+
+def test_archive_pages_reach_the_disk_before_a_subscription_document_links_them(
+        archived, monkeypatch):
+    config, site = archived
+    renamed, replace = [], os.replace
+
+    def spy(tmp, path):  # watches the renames that publish each file; changes nothing
+        replace(tmp, path)
+        renamed.append(Path(path).name)
+
+    monkeypatch.setattr(write.os, "replace", spy)
+    _add_article(site, 1)  # the subscription documents change, and the newest page
+    run_once(config, now=FROZEN_NOW + timedelta(hours=1))
+    heads = [n for n, name in enumerate(renamed) if name in ("rss.xml", "atom.xml", "feed.json")]
+    pages = [n for n, name in enumerate(renamed) if "-archive-" in name]
+    # A crash between the two leaves old subscription documents linking to pages
+    # that exist, never new ones linking to a page not yet written.
+    assert len(heads) == 9 and len(pages) == 9 and max(pages) < min(heads), renamed
+
+
+def test_raising_archive_size_removes_the_pages_beyond_the_new_count(archived):
+    config, site = archived
+    assert (config.output_dir / "ru" / "atom-archive-3.xml").is_file()
+    config = make_config(config.output_dir.parent, sources=[html_source(site)],
+                         languages={"targets": ["ru", "hy"]},
+                         output={"dir": "feeds", "max_items": 2, "archive_size": 10})
+    run_once(config, now=FROZEN_NOW + timedelta(hours=1))
+    for lang in LANGS:
+        folder = config.output_dir / lang
+        assert sorted(p.name for p in folder.glob("*-archive-*")) == [
+            "atom-archive-1.xml", "feed-archive-1.json", "rss-archive-1.xml"]
+        ids = Counter(e.id for p in folder.glob("atom*.xml")
+                      for e in feedparser.parse(str(p)).entries)
+        assert len(ids) == 6 and set(ids.values()) == {1}, (lang, ids)
 
 
 def _page_entries(config, lang: str) -> dict[str, set[str]]:

@@ -105,6 +105,19 @@ def test_every_bad_element_of_an_array_or_a_table_is_reported_at_its_own_path(tm
     assert "review.policy.ru: 'maybe' is not 'machine'" in "\n".join(problems)
 
 
+def test_a_language_listed_twice_an_empty_source_name_and_a_hub_that_is_no_url_are_refused(
+        tmp_path):
+    problems = _problems(
+        tmp_path, languages={"targets": ["ru", "hy", "ru"]},
+        websub={"hubs": ["https://hub.example/", "notaurl", "file:///hub"]},
+        sources=[{"name": " ", "type": "feed", "url": "https://a.example/feed"}])
+    assert sorted(problems) == sorted([
+        "languages.targets[2]: 'ru' is listed twice",
+        "websub.hubs[1]: 'notaurl' is not an http(s):// URL",
+        "websub.hubs[2]: 'file:///hub' is not an http(s):// URL",
+        "sources[0].name: empty; every item's identity starts with it"]), problems
+
+
 def test_invalid_css_selectors_are_reported_with_their_key_path_among_the_other_problems(
         tmp_path):
     problems = _problems(

@@ -791,6 +791,11 @@ def test_a_second_process_that_dies_is_reported_with_the_pages_it_took(setup, tm
     with pytest.raises(SyndicatorError, match=r"publishing hy \(archive page \d+\): .*exit "
                                               r"code 7"):
         publish_all(store, config, NOW + timedelta(hours=1))
+    # Subscription documents wait until every archive page is written: none would
+    # link to a page that is missing.
+    assert not list(config.output_dir.glob("*/rss.xml"))
+    monkeypatch.setattr(feeds, "rss", noted)
+    publish_all(store, config, NOW + timedelta(hours=2))
     assert "Item number 41" in (config.output_dir / "hy" / "rss.xml").read_text()
 
 
@@ -805,7 +810,7 @@ def test_when_both_processes_fail_this_ones_error_is_raised_and_the_others_logge
     monkeypatch.setattr(feeds, "rss", broken)
     store.upsert_items([_item(42)], NOW)
     shutil.rmtree(config.output_dir)
-    with pytest.raises(ValueError, match="in en subscription"):
+    with pytest.raises(ValueError, match=r"in en page 1:"):  # archive pages come first
         publish_all(store, config, NOW + timedelta(hours=1))
     # The other process stopped at its first unit, the last: the last language's last page.
     assert re.search(r"publishing hy \(archive page (\d+)\) failed too: entry 'desk/item-5' "

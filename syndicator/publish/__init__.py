@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
+import re
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -145,17 +147,45 @@ def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
                         for part in parts)
             return _write(config, editions, shown)
 
+        # Archive pages first, every one on disk before a subscription document links
+        # to it: a crash in between leaves the old subscription documents, whose
+        # links still hold (at worst an entry is in both for one cycle, never lost).
         units = planning.units(plans, PAGES_PER_UNIT)
+        pages = [unit for unit in units if not unit.head]
         if len(wanted) >= FORK_AT and parallel.can_fork():
-            written = parallel.shared(render, units, in_child=store.forked)
+            written = parallel.shared(render, pages, in_child=store.forked)
         else:
-            written = render(units)
+            written = render(pages)
+        written += render(unit for unit in units if unit.head)
         written += _write_all(_index_documents(config, uis).items())
+    _remove_pages_beyond(config, plans)
     for lang, plan in plans.items():
         store.save_page_stamps(lang, plan.stamps, plan.page_total)
     store.meta_set("layout", layout.record())
     websub.ping_hubs(config.hubs, _subscription_urls(config, written))
     return written
+
+
+_ARCHIVE_PAGE = re.compile(r"^(?:rss|atom)-archive-([0-9]+)\.xml$|^feed-archive-([0-9]+)\.json$")
+
+
+def _remove_pages_beyond(config: Config, plans: dict) -> None:
+    """Archive pages numbered beyond a language's page count go: after ``archive_size``
+    or ``max_items`` was raised, the old pages' entries are on fewer pages, and the
+    old higher-numbered files, still served, would repeat them. Removed once the new
+    subscription documents no longer link to them."""
+    for lang, plan in plans.items():
+        folder = config.output_dir / lang
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            continue
+        for name in names:
+            found = _ARCHIVE_PAGE.match(name)
+            if found and int(found.group(1) or found.group(2)) > plan.page_total:
+                (folder / name).unlink(missing_ok=True)
+                log.info("removed %s: beyond the %d archive pages", folder / name,
+                         plan.page_total)
 
 
 def _write(config: Config, editions: Iterator[Edition], shown: dict[str, dict[str, str]]
