@@ -101,7 +101,8 @@ def fetch_sources(config: Config, store: Store, only: list[SourceConfig] | None,
                          until.isoformat())
                 continue
             result = fetch_source(source, fetcher, store.validators, now=now,
-                                  last_count=counts.get(source.name, 0))
+                                  last_count=counts.get(source.name, 0),
+                                  guid_base=store.meta_get(f"guid-base:{source.name}"))
             # An html source returns only its changed articles; `found` counts them all.
             count = result.found if result.found is not None else (
                 None if result.not_modified else len(result.items))
@@ -123,6 +124,8 @@ def store_results(store: Store, results: list[SourceResult], now: datetime) -> t
     for result in results:
         for url, etag, last_modified in result.validators:
             store.save_validators(url, etag, last_modified)
+        if result.guid_base and result.guid_base != store.meta_get(f"guid-base:{result.name}"):
+            store.meta_set(f"guid-base:{result.name}", result.guid_base)
     return new, updated
 
 

@@ -166,6 +166,10 @@ class SourceResult:
     # How many items the source listed this time, unchanged ones (304s) included;
     # None when unknown (not modified, or failed). The next cycle compares with it.
     found: int | None = None
+    # A feed source's address that its relative GUIDs are read against: where it was
+    # first found, kept (``guid-base:<source>`` in the store's meta) so that a feed
+    # that moves (a redirect, a changed url) keeps its items' identities.
+    guid_base: str = ""
 
 
 @dataclass(frozen=True)

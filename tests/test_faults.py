@@ -402,6 +402,21 @@ def russian_feed(declaration: str) -> str:
 
 
 @pytest.mark.parametrize("encoding", ["windows-1251", "koi8-r"])
+@pytest.mark.parametrize("wrong", ["header", "xml"])
+def test_a_feed_whose_declared_charset_is_wrong_is_read_in_its_own_with_a_warning(
+        pipeline, caplog, encoding, wrong):
+    p = pipeline("feed")
+    declaration = ' encoding="utf-8"' if wrong == "xml" else ""
+    ctype = "application/rss+xml" + ("; charset=utf-8" if wrong == "header" else "")
+    p.site.fault(p.path, 200, russian_feed(declaration).encode(encoding), **{"Content-Type": ctype})
+    caplog.clear()
+    report = p.cycle(T1)
+    assert STATEMENT_BODY in p.items()[STATEMENT].summary
+    line = one_line(caplog, f"'{p.name}'", p.url, "field 'charset'", "declares the charset utf-8")
+    assert loud(caplog)[0].levelno == logging.WARNING and report.errors == (line,)
+
+
+@pytest.mark.parametrize("encoding", ["windows-1251", "koi8-r"])
 @pytest.mark.parametrize("declared", ["header", "xml", "nowhere"])
 def test_cyrillic_feeds_decode_in_any_declared_or_detected_charset(pipeline, caplog, encoding,
                                                                    declared):

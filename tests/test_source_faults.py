@@ -293,6 +293,39 @@ def test_a_feed_that_redirects_gets_its_304_on_the_second_fetch(tmp_path, site):
     assert sent[0] == "" and sent[1].startswith('"')
 
 
+BARE_GUIDS = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Desk</title><link>https://csto.example.org/</link>
+<description>d</description>
+<item><title>First</title><guid>101</guid><link>https://csto.example.org/n/101</link>
+<pubDate>Mon, 02 Sep 2024 10:00:00 GMT</pubDate></item>
+<item><title>Second</title><guid>102</guid><link>https://csto.example.org/n/102</link>
+<pubDate>Tue, 03 Sep 2024 10:00:00 GMT</pubDate></item>
+</channel></rss>"""
+
+
+def test_a_feed_with_bare_guids_keeps_its_items_when_it_moves_or_its_url_changes(
+        tmp_path, site):
+    # Many CMSes write a bare number as the GUID, which RSS takes for a permalink:
+    # feedparser reads it against the document's address.
+    for folder in ("feeds", "moved"):
+        (site.root / folder).mkdir()
+        (site.root / folder / "desk.rss").write_text(BARE_GUIDS, encoding="utf-8")
+    config = make_config(tmp_path, sources=[feed_source(site, url=site.url + "feeds/desk.rss")])
+    store = open_store(config.store_path)
+    first = fetch_sources(config, store, None, NOW, Progress())
+    assert store_results(store, first, NOW) == (2, 0)
+    ids = {i.id for i in store.recent_items(None)}
+    site.fault("/feeds/desk.rss", 301, Location=site.url + "moved/desk.rss")
+    (site.root / "moved" / "desk.rss").write_text(BARE_GUIDS.replace("<title>First", "<title>1st"),
+                                                  encoding="utf-8")  # an edit, to be seen
+    moved = fetch_sources(config, store, None, NOW, Progress())
+    assert store_results(store, moved, NOW) == (0, 1)
+    config = make_config(tmp_path, sources=[feed_source(site, url=site.url + "moved/desk.rss")])
+    renamed = fetch_sources(config, store, None, NOW, Progress())
+    assert renamed[0].not_modified or store_results(store, renamed, NOW) == (0, 0)
+    assert {i.id for i in store.recent_items(None)} == ids and len(ids) == 2
+
+
 def test_a_file_feed_gets_its_304_on_the_second_fetch(tmp_path, site):
     config = make_config(tmp_path, sources=[
         {"name": "disk", "type": "feed", "url": (site.root / "news.rss").as_uri()}])

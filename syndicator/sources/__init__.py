@@ -8,6 +8,7 @@ An exception no reader foresaw fails only its own source, with its traceback.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timezone
 
@@ -23,12 +24,17 @@ _READERS = {"feed": feed.read, "html": html.read, "files": files.read}
 
 
 def fetch_source(source: SourceConfig, fetcher: Fetcher, validators, *,
-                 now: datetime | None = None, last_count: int = 0) -> SourceResult:
+                 now: datetime | None = None, last_count: int = 0,
+                 guid_base: str = "") -> SourceResult:
     """Fetch one source. ``validators(url)`` gives the stored (etag, last_modified);
     ``last_count`` is how many items it listed last time, so that an empty listing
-    that used to yield items is an error and not a quietly empty source."""
+    that used to yield items is an error and not a quietly empty source;
+    ``guid_base`` is the last result's (see ``SourceResult.guid_base``)."""
     try:
-        result = _fetch(source, fetcher, validators, now, last_count)
+        reader = _READERS[source.type]
+        if source.type == "feed":
+            reader = functools.partial(reader, guid_base=guid_base)
+        result = _fetch(source, reader, fetcher, validators, now, last_count)
     except Exception as exc:
         # Known faults come back as errors or problems; this is one nobody foresaw
         # (a bug). The source fails, with the traceback in the log to report it;
@@ -46,10 +52,10 @@ def fetch_source(source: SourceConfig, fetcher: Fetcher, validators, *,
     return result
 
 
-def _fetch(source: SourceConfig, fetcher: Fetcher, validators, now: datetime | None,
+def _fetch(source: SourceConfig, reader, fetcher: Fetcher, validators, now: datetime | None,
            last_count: int) -> SourceResult:
     try:
-        result = _READERS[source.type](source, fetcher, validators)
+        result = reader(source, fetcher, validators)
     except (FetchError, SourceError) as exc:
         message = str(exc) if isinstance(exc, SourceError) else f"source {source.name!r}: {exc}"
         if isinstance(exc, EmptyListing):

@@ -52,17 +52,30 @@ def decode_html(body: bytes, content_type: str) -> tuple[str, str]:
     return _undeclared(body)
 
 
-def xml_needs_transcoding(body: bytes, content_type: str) -> str:
-    """The detected charset of an XML feed that declares none and is not UTF-8, else ''.
+def xml_needs_transcoding(body: bytes, content_type: str) -> tuple[str, str]:
+    """(detected charset, the declaration it overrides) of an XML feed whose bytes
+    no declaration fits (none, or a wrong one), and are not UTF-8; else ("", "").
 
-    feedparser reads declared charsets itself; an undeclared one it would read as
-    UTF-8 and then as windows-1252, which turns Cyrillic into Latin garbage.
+    feedparser reads declared charsets itself; an undeclared or wrong one it would
+    read as UTF-8 and then as windows-1252, which turns Cyrillic into Latin garbage.
     """
-    if header_charset(content_type) or _bom(body) or _XML_ENCODING.match(body[:_SNIFF]):
-        return ""
-    if _strict(body, "utf-8") is not None:
-        return ""
-    return _undeclared(body)[1]
+    xml = _XML_ENCODING.match(body[:_SNIFF])
+    declared = [c for c in (_bom(body), header_charset(content_type),
+                            xml[1].decode("ascii") if xml else "") if c]
+    fitting = next((c for c in declared if _strict(body, c) is not None), "")
+    if fitting and fitting == declared[0]:
+        return "", ""  # the declaration feedparser goes by (BOM, header, XML) is right
+    if not declared and _strict(body, "utf-8") is not None:
+        return "", ""
+    return fitting or _undeclared(body)[1], ", ".join(declared)
+
+
+def as_utf8(body: bytes, charset: str, content_type: str) -> tuple[bytes, str]:
+    """An XML document's bytes and media type in UTF-8, its declarations saying so."""
+    text = body.decode(charset, errors="replace").encode("utf-8")
+    text = _XML_ENCODING.sub(lambda m: m[0][: m.start(1) - m.start(0)] + b"utf-8", text, count=1)
+    media = (content_type or "application/xml").split(";", 1)[0].strip()
+    return text, f"{media}; charset=utf-8"
 
 
 def _bom(body: bytes) -> str:

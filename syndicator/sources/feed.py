@@ -8,6 +8,7 @@ import calendar
 import functools
 import xml.parsers.expat
 from datetime import datetime, timezone
+from typing import Any
 from xml.sax import SAXException
 
 import feedparser
@@ -16,14 +17,14 @@ from ..config import SourceConfig
 from ..errors import SourceError
 from ..models import SourceResult
 from . import jsonfeed
-from .charset import xml_needs_transcoding
+from .charset import as_utf8, xml_needs_transcoding
 from .entries import RawEntry, to_item
 from .http import Fetcher, Page, source_hosts
 
 _DATE_RANGE = "a date between the years 1 and 9999 in UTC"
 
 
-def read(source: SourceConfig, fetcher: Fetcher, validators) -> SourceResult:
+def read(source: SourceConfig, fetcher: Fetcher, validators, guid_base: str = "") -> SourceResult:
     page = fetcher.get(source.url, *validators(source.url), hosts=source_hosts(source))
     # Kept under the URL they are looked up by next time, not the final one: after a
     # redirect (or for a file:// URL, which the fetcher spells file://localhost/...)
@@ -34,14 +35,15 @@ def read(source: SourceConfig, fetcher: Fetcher, validators) -> SourceResult:
     if not page.body.strip():
         raise SourceError(source.name, "the response body is empty (a 200 with no feed)",
                           url=page.url)
+    base = guid_base or page.url
     if jsonfeed.is_json(page):
         entries, raw, problems = jsonfeed.parse(source, page)
     else:
-        parsed = _parse(source, page)
+        parsed, notes = _parse(source, page, base)
         # Atom says whether each text is plain or HTML; RSS does not, and feedparser's
         # "text/plain" for an RSS title is a guess.
         declared = parsed.get("version", "").startswith("atom")
-        entries, problems = parsed.entries, _malformed(source, page, parsed)
+        entries, problems = parsed.entries, notes + _malformed(source, page, parsed)
         raw = functools.partial(_raw, declared=declared)
     items, seen = [], set()
     for n, entry in enumerate(entries[: source.max_items]):
@@ -58,27 +60,45 @@ def read(source: SourceConfig, fetcher: Fetcher, validators) -> SourceResult:
         items.append(item)
         problems += notes
     return SourceResult(name=source.name, items=tuple(items), problems=tuple(problems),
-                        validators=fresh, found=len(entries))
+                        validators=fresh, found=len(entries), guid_base=base)
 
 
-def _parse(source: SourceConfig, page: Page):
+def _parse(source: SourceConfig, page: Page, guid_base: str) -> tuple[Any, list[str]]:
+    """The parsed feed, and notes on how it was read (a wrong charset)."""
     body = page.body
     if declares_entities(body):
         # Entity declarations are how "billion laughs" and XXE attacks start; no real
         # feed needs them, so the document is refused before any parser expands one.
         raise SourceError(source.name, "the document declares XML entities (<!ENTITY>); "
                           "refused, as an entity-expansion attack would be", url=page.url)
-    charset = xml_needs_transcoding(body, page.content_type)
+    notes, content_type = [], page.content_type
+    charset, wrong = xml_needs_transcoding(body, content_type)
     if charset:
-        body = body.decode(charset, errors="replace").encode("utf-8")
-    parsed = feedparser.parse(body, response_headers={
-        "content-location": page.url, "content-type": page.content_type or "application/xml"})
+        body, content_type = as_utf8(body, charset, content_type)
+        if wrong:  # told apart from an undeclared charset, which is no one's mistake
+            notes.append(str(SourceError(source.name, f"declares the charset {wrong}, which "
+                                         f"does not decode it; read as {charset}",
+                                         url=page.url, field="charset")))
+    parsed = _feedparser(body, content_type, page.url)
+    if guid_base != page.url and parsed.entries:
+        # feedparser reads a relative GUID (an RSS <guid>12345</guid>, a permalink by
+        # default) against the document's address: from a new address, every item
+        # would be new. Links stay read against where the feed is now.
+        ids = [e.get("id") for e in _feedparser(body, content_type, guid_base).entries]
+        for entry, stable in zip(parsed.entries, ids):
+            if stable is not None:
+                entry["id"] = stable
     if not parsed.entries and parsed.bozo:
         raise SourceError(source.name, f"not a feed: {parsed.bozo_exception}", url=page.url)
     if not parsed.entries and not parsed.get("version"):
         raise SourceError(source.name, "not a feed: no RSS, Atom or JSON Feed document "
                           "(an HTML page?)", url=page.url)
-    return parsed
+    return parsed, notes
+
+
+def _feedparser(body: bytes, content_type: str, location: str):
+    return feedparser.parse(body, response_headers={
+        "content-location": location, "content-type": content_type or "application/xml"})
 
 
 def _malformed(source: SourceConfig, page: Page, parsed) -> list[str]:
