@@ -252,6 +252,18 @@ def test_listing_that_matches_nothing_is_loud_and_keeps_published_items(pipeline
     assert_recovers(p, caplog, when)
 
 
+def test_a_first_listing_page_that_stops_matching_is_reported_while_later_ones_match(
+        pipeline, caplog):
+    p = pipeline("html")
+    p.site.fault("/news/index.html", 200, listing("index.html", RENAMED),
+                 **{"Content-Type": "text/html"})
+    caplog.clear()
+    report = p.cycle(T1)
+    line = one_line(caplog, f"'{p.name}'", p.url, "first listing page matched no items",
+                    "field \"selectors.item (")
+    assert report.errors == (line,) and p.status()["error"] == ""
+
+
 @pytest.mark.parametrize("asked, waited", [(600, 600), (7200, 3600)])  # at most an hour
 def test_retry_after_is_honoured_without_sleeping_through_it(pipeline, caplog, asked, waited):
     p = pipeline("feed", retries=1)

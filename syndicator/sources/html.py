@@ -99,11 +99,13 @@ def _article_links(source: SourceConfig, fetcher: Fetcher,
     links: list[str] = []
     foreign = 0
     problems: list[str] = []
-    url, visited = source.url, set()
+    url, visited, first_matched = source.url, set(), True
     for _ in range(source.max_pages):
         visited.add(url)
         doc = parse(fetcher.get(url, hosts=hosts), source.name)
-        for entry in doc.cssselect(source.selectors.item):
+        entries = doc.cssselect(source.selectors.item)
+        first_matched = first_matched and (bool(entries) or len(visited) > 1)
+        for entry in entries:
             anchor = entry if entry.tag == "a" else next(iter(entry.cssselect(
                 source.selectors.link)), None)
             href = anchor.get("href") if anchor is not None else None
@@ -134,6 +136,13 @@ def _article_links(source: SourceConfig, fetcher: Fetcher,
         url = following
         if url in visited or not host_allowed(url, hosts):
             break
+    if links and not first_matched:
+        # The newest articles are on the first page: the later pages matching still
+        # would make the source look healthy while it misses every new one.
+        problems.append(str(SourceError(
+            source.name, "the first listing page matched no items, the later ones did: has "
+            "its layout changed? New articles on it are missed", url=source.url,
+            field=f"selectors.item ({source.selectors.item!r})")))
     return links, foreign, problems
 
 
