@@ -301,6 +301,12 @@ class Store(FetchLog):
             return dict(conn.execute(sa.select(pages.c.page, pages.c.stamp)
                                      .where(pages.c.lang == lang)).all())
 
+    def page_counts(self) -> dict[str, int]:
+        """How many archive pages each language has published."""
+        with self.engine.connect() as conn:
+            return dict(conn.execute(sa.select(pages.c.lang, sa.func.count())
+                                     .group_by(pages.c.lang)).all())
+
     def save_page_stamps(self, lang: str, stamps: dict[int, str], count: int) -> None:
         """Record the digests of pages just published; forget pages beyond ``count``."""
         with self.engine.begin() as conn:

@@ -171,6 +171,16 @@ def test_archive_pages_reach_the_disk_before_a_subscription_document_links_them(
     assert len(heads) == 9 and len(pages) == 9 and max(pages) < min(heads), renamed
 
 
+def test_an_archive_page_deleted_by_hand_is_written_again_by_the_next_idle_cycle(archived):
+    config, _ = archived
+    page = config.output_dir / "ru" / "atom-archive-1.xml"
+    published = page.read_bytes()
+    page.unlink()
+    report = run_once(config, now=FROZEN_NOW + timedelta(hours=1))
+    assert report.new == 0 and page.read_bytes() == published
+    assert [p for p in report.written if p.endswith(".xml")] == [str(page)]
+
+
 def test_raising_archive_size_removes_the_pages_beyond_the_new_count(archived):
     config, site = archived
     assert (config.output_dir / "ru" / "atom-archive-3.xml").is_file()

@@ -91,7 +91,7 @@ def publish_all(store: Store, config: Config, now: datetime) -> list[Path]:
     documents are rendered, and only the archive pages whose entries changed.
     """
     stamp = _stamp(store, config, now)
-    if stamp == store.meta_get("published") and _outputs_exist(config):
+    if stamp == store.meta_get("published") and _outputs_exist(store, config):
         log.info("nothing changed since the last publish")
         return []
     written = _publish(store, config, now)
@@ -115,9 +115,21 @@ def _stamp(store: Store, config: Config, now: datetime) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-def _outputs_exist(config: Config) -> bool:
-    return all((config.output_dir / lang / name).is_file() for lang in config.languages
-               for name in ("rss.xml", "atom.xml", "feed.json", "index.html"))
+def _outputs_exist(store: Store, config: Config) -> bool:
+    """Every document the last publish wrote is still there: a file deleted since
+    (by hand, or a restore from an older backup) is written again by the next cycle,
+    even an idle one, not only once an item on it changes. One listing per language."""
+    pages = store.page_counts()
+    for lang in config.languages:
+        try:
+            names = set(os.listdir(config.output_dir / lang))
+        except FileNotFoundError:
+            return False
+        if not {"rss.xml", "atom.xml", "feed.json", "index.html"} <= names:
+            return False
+        if sum(1 for name in names if _ARCHIVE_PAGE.match(name)) < 3 * pages.get(lang, 0):
+            return False
+    return True
 
 
 def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
