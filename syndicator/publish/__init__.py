@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
 import os
 import re
-import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -163,12 +163,12 @@ def _publish(store: Store, config: Config, now: datetime) -> list[Path]:
         # to it: a crash in between leaves the old subscription documents, whose
         # links still hold (at worst an entry is in both for one cycle, never lost).
         units = planning.units(plans, PAGES_PER_UNIT)
-        pages = [unit for unit in units if not unit.head]
-        if len(wanted) >= FORK_AT and parallel.can_fork():
-            written = parallel.shared(render, pages, in_child=store.forked)
-        else:
-            written = render(pages)
-        written += render(unit for unit in units if unit.head)
+        written = []
+        for stage in ([u for u in units if not u.head], [u for u in units if u.head]):
+            if len(wanted) >= FORK_AT and parallel.can_fork():
+                written += parallel.shared(render, stage, in_child=store.forked)
+            else:
+                written += render(stage)
         written += _write_all(_index_documents(config, uis).items())
     _remove_pages_beyond(config, plans)
     for lang, plan in plans.items():
