@@ -42,14 +42,18 @@ def _later(hours: int):
     return FROZEN_NOW + timedelta(hours=hours)
 
 
-def _with_approved_title(project):
-    """A project after two cycles, the first item's title approved in news.po."""
+def _with_approval(project, msgid: str, text: str):
+    """A project after two cycles, ``msgid`` approved as ``text`` in the ru news.po."""
     configure, _ = project
     config = configure()
     run_once(config, now=FROZEN_NOW)
-    _edit(config, "ru", {TITLE: "Генсек ОДКБ на учениях"})
+    _edit(config, "ru", {msgid: text})
     run_once(config, now=_later(1))
     return config
+
+
+def _with_approved_title(project):
+    return _with_approval(project, TITLE, "Генсек ОДКБ на учениях")
 
 
 def test_an_approved_paragraph_keeps_its_text_when_a_paragraph_is_inserted_above(project):
@@ -142,13 +146,9 @@ def _training(config) -> str:
 
 
 def test_approving_the_paragraph_that_took_a_moved_paragraphs_key_keeps_both(project):
-    configure, site = project
-    config = configure()
-    run_once(config, now=FROZEN_NOW)
+    config = _with_approval(project, PLACE, "Мероприятие прошло на полигоне «Рок-Сити-Астана».")
     place_key = _entry(config, PLACE).msgctxt
-    _edit(config, "ru", {PLACE: "Мероприятие прошло на полигоне «Рок-Сити-Астана»."})
-    run_once(config, now=_later(1))
-    _insert_paragraph(site)
+    _insert_paragraph(project[1])
     run_once(config, now=_later(2))
     assert _entry(config, TRAINING).msgctxt == place_key  # it took PLACE's old key
     # The translator now approves the paragraph under that key: PLACE's approval,
@@ -165,11 +165,8 @@ def test_approving_the_paragraph_that_took_a_moved_paragraphs_key_keeps_both(pro
 
 
 def test_after_blocks_move_back_the_newest_approval_of_a_text_wins(project):
-    configure, site = project
-    config = configure()
-    run_once(config, now=FROZEN_NOW)
-    _edit(config, "ru", {PLACE: "Первый вариант."})
-    run_once(config, now=_later(1))
+    config = _with_approval(project, PLACE, "Первый вариант.")
+    site = project[1]
     _insert_paragraph(site)
     run_once(config, now=_later(2))
     _edit(config, "ru", {PLACE: "Второй вариант."})  # revised under its new key
