@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from .models import item_key, item_of
 from .rows import from_iso, iso
-from .schema import approvals, history
+from .schema import approvals, history, items, translations
 from .statements import ids_as_json, mark_segment_stale
 from .store import Store
 
@@ -93,25 +93,29 @@ class Approved:
         """``earlier``: the texts approved under each key over time (``earlier_texts``),
         which ``get`` then gives with each approval."""
         self._earlier = earlier or {}
-        self._by_key: dict[str, Approval] = {}
+        self._exact: dict[tuple[str, str], Approval] = {}
+        self._under_key: dict[str, list[Approval]] = {}  # newest first
         self._by_text: dict[tuple[str, str], Approval] = {}
         for approval in sorted(found, key=lambda a: a.approved_at):  # the latest wins
-            self._by_key[approval.seg_key] = approval
+            self._exact[approval.seg_key, approval.source_text] = approval
+            self._under_key.setdefault(approval.seg_key, []).insert(0, approval)
             self._by_text[item_of(approval.seg_key), approval.source_text] = approval
 
     def get(self, key: str, source: str) -> Approval | None:
-        """The newest approval of this source text in the segment's item, under
-        whichever key it was given (None: none yet)."""
-        approval = self._by_text.get((item_of(key), source))
+        """The approval of this segment's source text: the one given under its key,
+        else the newest of that text in the item, under whichever key it was given
+        (None: none yet). A text an item holds twice keeps an approval per place."""
+        approval = self._exact.get((key, source)) or self._by_text.get((item_of(key), source))
         if approval and key in self._earlier:
             return replace(approval, earlier=frozenset(self._earlier[key]))
         return approval
 
     def stale(self, key: str, item_texts: set[str]) -> Approval | None:
-        """The key's approval when its source was edited: it translated a text that
-        the item (whose segments' texts are ``item_texts``) no longer has."""
-        approval = self._by_key.get(key)
-        return approval if approval and approval.source_text not in item_texts else None
+        """The key's approval when its source was edited: the newest one under the
+        key that translated a text the item (whose segments' texts are
+        ``item_texts``) no longer has."""
+        return next((a for a in self._under_key.get(key, ())
+                     if a.source_text not in item_texts), None)
 
 
 def approve(store: Store, lang: str, seg_key: str, source_text: str, text: str,
@@ -129,16 +133,23 @@ def approve(store: Store, lang: str, seg_key: str, source_text: str, text: str,
     if not text:
         return False  # nothing but control characters: nothing to publish
     with store.engine.begin() as conn:
-        # This source text's approvals in the item, under any key: the new one
-        # replaces them. Another text's approval under this key stays: its block
-        # moved, and it is found under its new key (``Approved``).
+        # The new approval replaces this text's under this key, and those under keys
+        # whose block the text has left (moved, then approved here): they would win
+        # if the blocks moved back. One under a key that holds the same text now (a
+        # text the item has twice) stays. Another text's approval under this key
+        # stays too: its block moved, and it is found under its new key.
+        here = _current_sources(conn, lang, seg_key)
         same_text = sa.and_(_of_item(lang, seg_key), approvals.c.source_text == source_text)
-        rows = conn.execute(sa.select(approvals).where(same_text)
-                            .order_by(approvals.c.approved_at)).all()
-        row = rows[-1] if rows else None
-        if row and row.text == text:
+        rows = [r for r in conn.execute(sa.select(approvals).where(same_text)
+                                        .order_by(approvals.c.approved_at))
+                if r.seg_key == seg_key or (here and here.get(r.seg_key) != source_text)]
+        row = next((r for r in rows if r.seg_key == seg_key), rows[-1] if rows else None)
+        if row and row.text == text and row.seg_key == seg_key:
             return False
-        conn.execute(approvals.delete().where(same_text))
+        for gone in rows:
+            conn.execute(approvals.delete().where(
+                approvals.c.lang == lang, approvals.c.seg_key == gone.seg_key,
+                approvals.c.source_text == source_text))
         conn.execute(approvals.insert().values(
             lang=lang, seg_key=seg_key, source_text=source_text, text=text,
             translator=translator, approved_at=iso(now)))
@@ -148,6 +159,15 @@ def approve(store: Store, lang: str, seg_key: str, source_text: str, text: str,
         mark_segment_stale(conn, lang, seg_key)
     log.info("%s approved %s [%s] via %s", translator, seg_key, lang, via)
     return True
+
+
+def _current_sources(conn, lang: str, seg_key: str) -> dict[str, str] | None:
+    """Each segment key of the item's translation into ``lang`` and its source text
+    now; None when the item has none yet (then no other key's approval is touched)."""
+    found = conn.execute(sa.select(translations.c.segments).join(
+        items, items.c.id == translations.c.item_id).where(
+        items.c.key == item_of(seg_key), translations.c.lang == lang)).scalar()
+    return {key: source for key, source, _machine in json.loads(found)} if found else None
 
 
 def _of_item(lang: str, seg_key: str) -> sa.ColumnElement[bool]:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import polib
 
-from syndicator.approvals import approve
+from syndicator.approvals import approvals_for, approve
 from syndicator.catalog import catalog_path, export_catalogs
 from syndicator.cycle import run_once
 from syndicator.store import open_store
@@ -234,6 +234,28 @@ def test_a_paragraph_that_is_all_one_link_shows_its_approved_text(project):
     po.save()
     run_once(config, now=_later(1))
     assert "Генеральный секретарь сообщил" in _rock_content(config)
+
+
+def test_a_text_an_item_has_twice_keeps_an_approval_in_each_place(project):
+    configure, site = project
+    config = configure()
+    _insert_paragraph(site, "Photo: AP.")
+    _insert_paragraph(site, "Photo: AP.")
+    run_once(config, now=FROZEN_NOW)
+    po = _po(config, "ru")
+    first, second = [e for e in po if e.msgid == "Photo: AP."]
+    first.msgstr, second.msgstr = "Фото: AP.", "Снимок: AP."
+    first.flags = second.flags = []
+    po.save()
+    for hour in (1, 2):
+        run_once(config, now=_later(hour))
+        # Each place keeps its translator's text (the body is rendered by source
+        # text, so the feed shows one of them in both places, as before).
+        assert [e.msgstr for e in _po(config, "ru") if e.msgid == "Photo: AP."] == [
+            "Фото: AP.", "Снимок: AP."]
+        assert _paragraphs(_rock_content(config))[0] in ("Фото: AP.", "Снимок: AP.")
+    assert sorted(a.text for a in approvals_for(open_store(config.store_path), "ru")) == [
+        "Снимок: AP.", "Фото: AP."]
 
 
 def test_a_news_po_with_a_syntax_error_waits_alone_and_the_cycle_goes_on(project):

@@ -491,6 +491,17 @@ def test_a_burst_of_logins_checks_no_more_passwords_than_the_limit(project):
     assert locked.status_code == 429 and locked.headers["retry-after"] == "900"
 
 
+def test_logins_in_between_do_not_keep_an_addresss_failures_from_fading(project):
+    office = new_address()
+    for _ in range(4):
+        assert post_login(project.client(office), "typo", "wrong password").status_code == 401
+    project.clock.advance(minutes=10)
+    assert post_login(project.client(office), "anna", PASSWORD).status_code == 303
+    project.clock.advance(minutes=6)  # 16 minutes after the last failure: forgotten
+    assert post_login(project.client(office), "typo", "wrong password").status_code == 401
+    assert post_login(project.client(office), "anna", PASSWORD).status_code == 303
+
+
 def test_a_count_in_the_page_address_that_is_not_a_number_is_ignored(project):
     client, _ = project.login("anna")
     for count in ("%C2%B2", "x", "-1", "%D9%A3"):  # "²" and "٣" are digits to str.isdigit

@@ -17,7 +17,7 @@ from syndicator.cycle import run_once
 from syndicator.errors import StoreError
 from syndicator.models import SourceItem
 from syndicator.publish import publish_all
-from syndicator.approvals import approvals_for, approve
+from syndicator.approvals import Approval, Approved, approvals_for, approve
 from syndicator.schema import MIGRATIONS, schema_version
 from syndicator.store import open_store
 from syndicator.translate.packages import install_file
@@ -99,6 +99,17 @@ def test_an_approval_of_a_v7_store_stays_and_its_key_can_hold_another_texts(tmp_
     assert sorted(a.text for a in approvals_for(store, "ru")) == [
         "Другой заголовок", "Совет министров собрался в Минске (одобрено)"]
     assert store.integrity_ok()
+
+
+def test_an_edited_blocks_old_approval_is_found_under_its_key_beside_a_moved_ones():
+    key, moved_to = "src/0123456789abcdef#body[0]", "src/0123456789abcdef#body[3]"
+    edited = Approval("ru", key, "A", "а", "anna", NOW)
+    moved = Approval("ru", key, "N", "н", "boris", NOW + timedelta(days=1))
+    approved = Approved([edited, moved])
+    # "A" was edited in place to "A2"; "N", approved later under the same key, has
+    # moved to another block and is still in the item.
+    assert approved.stale(key, {"A2", "N"}) == edited
+    assert approved.get(moved_to, "N") == moved and approved.get(key, "A2") is None
 
 
 KY_LEXICON = {"Council": "Кеңеши", "ministers": "министрлер"}

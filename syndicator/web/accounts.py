@@ -196,9 +196,11 @@ def _lock_of(conn, keys: list[str], now: datetime) -> datetime | None:
     return max(ends) if ends else None
 
 
-def _claim_attempt(store: Store, name: str, address: str, now: datetime) -> datetime | None:
-    """Count this attempt as a failure of both keys, before its password is checked;
-    or, when either key is locked, the lock's end (and the attempt is not counted).
+def _claim_attempt(store: Store, name: str, address: str,
+                   now: datetime) -> tuple[datetime | None, sa.Row | None]:
+    """Count this attempt as a failure of both keys, before its password is checked:
+    returns (None, the address's row before it). When either key is locked: (the
+    lock's end, None), and the attempt is not counted.
 
     One write transaction: concurrent logins pass through it one at a time, so a
     burst cannot have more passwords checked than the limit allows, nor lose counts.
@@ -212,10 +214,11 @@ def _claim_attempt(store: Store, name: str, address: str, now: datetime) -> date
         keys = _keys(name, address)
         until = _lock_of(conn, keys, now)
         if until:
-            return until
+            return until, None
         for key in keys:
             row = conn.execute(sa.select(login_failures)
                                .where(login_failures.c.key == key)).first()
+            before = row  # the address's, the last of the keys
             failures = 1
             if row is not None:
                 quiet = now - from_iso(row.last)
@@ -226,18 +229,29 @@ def _claim_attempt(store: Store, name: str, address: str, now: datetime) -> date
                 conn.execute(login_failures.delete().where(login_failures.c.key == key))
             conn.execute(login_failures.insert().values(key=key, failures=failures,
                                                         last=iso(now)))
-    return None
+    return None, before
 
 
-def _attempt_succeeded(store: Store, name: str, address: str) -> None:
+def _attempt_succeeded(store: Store, name: str, address: str, now: datetime,
+                       before: sa.Row | None) -> None:
     with store.engine.begin() as conn:
-        # The account starts again from zero. The address only loses this attempt's
-        # count: a valid login must not reset it, or one known account would launder
-        # guesses at the others.
+        # The account starts again from zero. The address gets back the state it had
+        # before this attempt, its last failure's time too, so that its count still
+        # fades (a valid login must not reset it, or one known account would launder
+        # guesses at the others). If another attempt counted since, only ours goes.
         conn.execute(login_failures.delete().where(login_failures.c.key == f"user:{name}"))
-        conn.execute(login_failures.update()
-                     .where(login_failures.c.key == f"ip:{address}", login_failures.c.failures > 0)
-                     .values(failures=login_failures.c.failures - 1))
+        ours = sa.and_(login_failures.c.key == f"ip:{address}",
+                       login_failures.c.last == iso(now),
+                       login_failures.c.failures == (before.failures + 1 if before else 1))
+        if before is None:
+            done = conn.execute(login_failures.delete().where(ours)).rowcount
+        else:
+            done = conn.execute(login_failures.update().where(ours).values(
+                failures=before.failures, last=before.last)).rowcount
+        if not done:
+            conn.execute(login_failures.update().where(
+                login_failures.c.key == f"ip:{address}", login_failures.c.failures > 0)
+                .values(failures=login_failures.c.failures - 1))
 
 
 def authenticate(store: Store, name: str, password: str, address: str,
@@ -248,7 +262,7 @@ def authenticate(store: Store, name: str, password: str, address: str,
     during a lock learns nothing. Unknown names cost a full hash too, so the
     answer time does not tell which names exist.
     """
-    until = _claim_attempt(store, name, address, now)
+    until, before = _claim_attempt(store, name, address, now)
     if until:
         log.warning("login refused for %r from %s: locked until %s", name, address, iso(until))
         raise Locked(until)
@@ -258,7 +272,7 @@ def authenticate(store: Store, name: str, password: str, address: str,
     if not (ok and row):
         log.warning("login failed for %r from %s", name, address)
         return None
-    _attempt_succeeded(store, name, address)
+    _attempt_succeeded(store, name, address, now, before)
     log.info("translator %r logged in from %s", name, address)
     return _translator(row)
 
