@@ -143,13 +143,12 @@ def approve(store: Store, lang: str, seg_key: str, source_text: str, text: str,
         rows = [r for r in conn.execute(sa.select(approvals).where(same_text)
                                         .order_by(approvals.c.approved_at))
                 if r.seg_key == seg_key or (here and here.get(r.seg_key) != source_text)]
-        row = next((r for r in rows if r.seg_key == seg_key), rows[-1] if rows else None)
-        if row and row.text == text and row.seg_key == seg_key:
+        row = next((r for r in rows if r.seg_key == seg_key), None)
+        if row and row.text == text:
             return False
-        for gone in rows:
-            conn.execute(approvals.delete().where(
-                approvals.c.lang == lang, approvals.c.seg_key == gone.seg_key,
-                approvals.c.source_text == source_text))
+        row = row or (rows[-1] if rows else None)  # the text history records as replaced
+        conn.execute(approvals.delete().where(
+            same_text, approvals.c.seg_key.in_([r.seg_key for r in rows])))
         conn.execute(approvals.insert().values(
             lang=lang, seg_key=seg_key, source_text=source_text, text=text,
             translator=translator, approved_at=iso(now)))

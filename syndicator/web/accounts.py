@@ -218,7 +218,8 @@ def _claim_attempt(store: Store, name: str, address: str,
         for key in keys:
             row = conn.execute(sa.select(login_failures)
                                .where(login_failures.c.key == key)).first()
-            before = row  # the address's, the last of the keys
+            if key.startswith("ip:"):
+                before = row
             failures = 1
             if row is not None:
                 quiet = now - from_iso(row.last)
